@@ -1,0 +1,59 @@
+"""``lgformer <command>``: one module per command under ``lgformer.commands``.
+
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when their command runs, so
+``lgformer --help`` stays fast and one broken command cannot break the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lgformer.errors import LGFormerError
+
+COMMANDS: dict[str, str] = {
+    "segment": "Segment the objects that sentences refer to in one image.",
+    "parity": "Check the model against a parity fixture of the released code.",
+    "evaluate": "Evaluate a checkpoint on a REFER dataset split (the paper's protocol).",
+    "train": "Train LGFormer from a YAML config (single process or torchrun).",
+    "synth": "Write a synthetic referring dataset in the REFER format.",
+    "demo": "Segment a fresh synthetic scene with the bundled model.",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lgformer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            _module(name).add_arguments(p)
+    return parser
+
+
+def _module(name: str):
+    return importlib.import_module(f"lgformer.commands.{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(_module(args.command).run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except LGFormerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Reading any image a user may hand us into an RGB uint8 array.
+
+Handles grayscale, RGBA/LA (alpha dropped), palette, 16-bit and float images,
+and EXIF orientation. Unreadable files raise ``LGFormerError`` naming the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lgformer.errors import LGFormerError
+
+# Pillow refuses images past ~179M pixels as a decompression-bomb guard; the
+# model sees 480x480 anyway, so we allow large photos but keep a sane cap.
+MAX_PIXELS = 400_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+ImageLike = str | Path | Image.Image | np.ndarray
+
+
+def load_rgb(image: ImageLike) -> np.ndarray:
+    """Any supported image -> (H, W, 3) uint8 RGB, EXIF orientation applied."""
+    if isinstance(image, np.ndarray):
+        return array_to_rgb(image)
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise LGFormerError(f"image not found: {path}")
+        try:
+            with Image.open(path) as opened:
+                opened.load()
+                pil = opened.copy()
+        except (UnidentifiedImageError, OSError, SyntaxError) as err:
+            raise LGFormerError(f"cannot read image {path}: {err}") from err
+        except Image.DecompressionBombError as err:
+            raise LGFormerError(f"image {path} is too large (over {MAX_PIXELS} pixels)") from err
+        image = pil
+    if isinstance(image, Image.Image):
+        return pil_to_rgb(image)
+    raise LGFormerError(
+        f"unsupported image type {type(image).__name__}: give a path, a PIL image or an "
+        "HxWx3 uint8 array"
+    )
+
+
+def pil_to_rgb(pil: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> (H, W, 3) uint8 RGB."""
+    pil = ImageOps.exif_transpose(pil) or pil
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return array_to_rgb(np.asarray(pil))
+    if pil.mode in ("RGBA", "LA") or (pil.mode == "P" and "transparency" in pil.info):
+        pil = pil.convert("RGBA")
+    return np.asarray(pil.convert("RGB"), dtype=np.uint8).copy()
+
+
+def array_to_rgb(array: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) of any numeric dtype -> (H, W, 3) uint8."""
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] in (1, 3, 4):
+        a = a[..., :3] if a.shape[2] != 1 else np.repeat(a, 3, axis=2)
+    elif a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    else:
+        raise LGFormerError(f"image array must be HxW or HxWx{{1,3,4}}, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise LGFormerError(f"image is empty (shape {a.shape})")
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    if np.issubdtype(a.dtype, np.floating):
+        a = np.nan_to_num(a.astype(np.float64))
+        # Floats in [0, 1] are the usual convention; otherwise scale by the range.
+        scale = 255.0 if a.max(initial=0) <= 1.0 else 255.0 / max(a.max(), 1e-12)
+        return np.clip(a * scale + 0.5, 0, 255).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):
+        # 16-bit (or wider) images: map the dtype's range onto 8 bits.
+        top = 65535 if a.max(initial=0) > 255 else 255
+        return np.clip(a.astype(np.float64) * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+    raise LGFormerError(f"unsupported image dtype {a.dtype}")
