@@ -169,30 +169,49 @@ def _presets() -> dict[str, LGFormerConfig]:
     # A small model that trains on a CPU: reduced Swin, MiniLM text, narrow decoders.
     presets["synthetic_small"] = LGFormerConfig(
         swin=SwinConfig(
-            embed_dim=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8), window_size=7,
+            embed_dim=32,
+            depths=(1, 1, 2, 1),
+            num_heads=(1, 2, 4, 8),
+            window_size=7,
             drop_path_rate=0.0,
         ),
         text=minilm_text_config(),
         decoder=DecoderConfig(
-            hidden_dim=64, pixel_decoder_layers=2, deform_ffn_dim=256,
-            text_cross_attn_ffn_dim=256, mask_decoder_layers=3, mask_decoder_ffn_dim=512,
+            hidden_dim=64,
+            pixel_decoder_layers=2,
+            deform_ffn_dim=256,
+            text_cross_attn_ffn_dim=256,
+            mask_decoder_layers=3,
+            mask_decoder_ffn_dim=512,
             group_norm_groups=8,
         ),
     )
     # The smallest model that exercises every code path; for tests.
     presets["test_tiny"] = LGFormerConfig(
         swin=SwinConfig(
-            embed_dim=16, depths=(1, 2, 1, 1), num_heads=(1, 1, 2, 2), window_size=4,
+            embed_dim=16,
+            depths=(1, 2, 1, 1),
+            num_heads=(1, 1, 2, 2),
+            window_size=4,
             drop_path_rate=0.0,
         ),
         text=TextEncoderConfig(
-            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
             max_position_embeddings=32,
         ),
         decoder=DecoderConfig(
-            hidden_dim=32, num_heads=4, pixel_decoder_layers=2, deform_points=2,
-            deform_ffn_dim=64, text_cross_attn_ffn_dim=64, mask_decoder_layers=2,
-            mask_decoder_ffn_dim=64, group_norm_groups=8,
+            hidden_dim=32,
+            num_heads=4,
+            pixel_decoder_layers=2,
+            deform_points=2,
+            deform_ffn_dim=64,
+            text_cross_attn_ffn_dim=64,
+            mask_decoder_layers=2,
+            mask_decoder_ffn_dim=64,
+            group_norm_groups=8,
         ),
     )
     return presets

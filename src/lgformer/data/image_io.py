@@ -21,8 +21,12 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageLike = str | Path | Image.Image | np.ndarray
 
 
-def load_rgb(image: ImageLike) -> np.ndarray:
-    """Any supported image -> (H, W, 3) uint8 RGB, EXIF orientation applied."""
+def load_rgb(image: ImageLike, *, exif_transpose: bool = True) -> np.ndarray:
+    """Any supported image -> (H, W, 3) uint8 RGB, EXIF orientation applied.
+
+    ``exif_transpose=False`` keeps the stored pixel layout, which is what
+    dataset annotations (COCO polygons, image sizes) refer to.
+    """
     if isinstance(image, np.ndarray):
         return array_to_rgb(image)
     if isinstance(image, (str, Path)):
@@ -39,16 +43,17 @@ def load_rgb(image: ImageLike) -> np.ndarray:
             raise LGFormerError(f"image {path} is too large (over {MAX_PIXELS} pixels)") from err
         image = pil
     if isinstance(image, Image.Image):
-        return pil_to_rgb(image)
+        return pil_to_rgb(image, exif_transpose=exif_transpose)
     raise LGFormerError(
         f"unsupported image type {type(image).__name__}: give a path, a PIL image or an "
         "HxWx3 uint8 array"
     )
 
 
-def pil_to_rgb(pil: Image.Image) -> np.ndarray:
+def pil_to_rgb(pil: Image.Image, *, exif_transpose: bool = True) -> np.ndarray:
     """PIL image of any mode -> (H, W, 3) uint8 RGB."""
-    pil = ImageOps.exif_transpose(pil) or pil
+    if exif_transpose:
+        pil = ImageOps.exif_transpose(pil) or pil
     if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return array_to_rgb(np.asarray(pil))
     if pil.mode in ("RGBA", "LA") or (pil.mode == "P" and "transparency" in pil.info):

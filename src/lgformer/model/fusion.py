@@ -1,0 +1,94 @@
+"""VLBA: vision-language bidirectional attention, one per Swin stage (spec section 4).
+
+Layouts: pixels ``x`` (B, HW, C); words ``l`` (B, D, L) channel-first with
+D the text width; ``mask`` (B, L, 1), 1 for real words.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv_gelu(c_in: int, c_out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(c_in, c_out, 1), nn.GELU(), nn.Dropout(dropout))
+
+
+class VisionLanguageAttention(nn.Module):
+    """Cross-attention both ways through one similarity map S (B, h, HW, L).
+
+    Quirk kept from the release: the similarity is scaled by the FULL vision
+    width ``C**-0.5``, not the per-head width.
+    """
+
+    def __init__(self, vis_dim: int, text_dim: int, num_heads: int = 1) -> None:
+        super().__init__()
+        self.vis_dim = vis_dim
+        self.text_dim = text_dim
+        self.num_heads = num_heads
+        self.query = nn.Sequential(nn.Conv1d(vis_dim, vis_dim, 1), nn.InstanceNorm1d(vis_dim))
+        self.key = nn.Conv1d(text_dim, vis_dim, 1)
+        self.value = nn.Conv1d(text_dim, vis_dim, 1)
+        self.W = nn.Sequential(nn.Conv1d(vis_dim, vis_dim, 1), nn.InstanceNorm1d(vis_dim))
+        self.sym_value = nn.Sequential(nn.Conv1d(vis_dim, text_dim, 1), nn.InstanceNorm1d(text_dim))
+        self.sym_W = nn.Conv1d(text_dim, text_dim, 1)
+
+    def forward(
+        self, x: torch.Tensor, lang: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (vision side (B, HW, C), language side (B, D, L))."""
+        b, hw, c = x.shape
+        words = lang.shape[-1]
+        heads = self.num_heads
+        mask_t = mask.transpose(1, 2)  # (B, 1, L)
+        x_cf = x.transpose(1, 2)  # (B, C, HW)
+        q = self.query(x_cf).transpose(1, 2)  # (B, HW, C)
+        k = self.key(lang) * mask_t  # (B, C, L)
+        v = self.value(lang) * mask_t  # (B, C, L)
+        q = q.reshape(b, hw, heads, c // heads).transpose(1, 2)  # (B, h, HW, C/h)
+        k = k.reshape(b, heads, c // heads, words)  # (B, h, C/h, L)
+        v = v.reshape(b, heads, c // heads, words)  # (B, h, C/h, L)
+        sim = (q @ k) * c**-0.5  # (B, h, HW, L)
+        sim = sim + (1e4 * mask_t[:, None] - 1e4)  # mask as (B, 1, 1, L)
+
+        vis = sim.softmax(dim=-1) @ v.transpose(-2, -1)  # (B, h, HW, C/h)
+        vis = vis.transpose(1, 2).reshape(b, hw, c).transpose(1, 2)  # (B, C, HW)
+        vis = self.W(vis).transpose(1, 2)  # (B, HW, C)
+
+        u = self.sym_value(x_cf)  # (B, D, HW)
+        u = u.reshape(b, heads, self.text_dim // heads, hw)  # (B, h, D/h, HW)
+        txt = sim.transpose(-2, -1).softmax(dim=-1) @ u.transpose(-2, -1)  # (B, h, L, D/h)
+        txt = txt.transpose(1, 2).reshape(b, words, self.text_dim).transpose(1, 2)  # (B, D, L)
+        txt = self.sym_W(txt * mask_t)
+        return vis, txt
+
+
+class VLBA(nn.Module):
+    """Fuses one stage's pixels with the words; returns updated (v, t)."""
+
+    def __init__(
+        self, vis_dim: int, text_dim: int, num_heads: int = 1, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.vis_project = _conv_gelu(vis_dim, vis_dim, dropout)
+        self.lang_project = _conv_gelu(text_dim, text_dim, dropout)
+        self.image_lang_att = VisionLanguageAttention(vis_dim, text_dim, num_heads)
+        self.project_mm = nn.Sequential(
+            *_conv_gelu(2 * vis_dim, vis_dim, dropout), *_conv_gelu(vis_dim, vis_dim, dropout)
+        )
+        self.sym_project_mm = nn.Sequential(
+            *_conv_gelu(2 * text_dim, text_dim, dropout), *_conv_gelu(text_dim, text_dim, dropout)
+        )
+
+    def forward(
+        self, x: torch.Tensor, lang: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, HW, C), lang (B, D, L), mask (B, L, 1) -> v (B, HW, C), t (B, D, L)."""
+        mask_t = mask.transpose(1, 2)  # (B, 1, L)
+        vis = self.vis_project(x.transpose(1, 2))  # (B, C, HW)
+        words = self.lang_project(lang) * mask_t  # (B, D, L)
+        att_v, att_t = self.image_lang_att(x, lang, mask)
+        att_t = att_t * mask_t
+        v = self.project_mm(torch.cat([vis, att_v.transpose(1, 2)], dim=1)).transpose(1, 2)
+        t = self.sym_project_mm(torch.cat([words, att_t], dim=1)) * mask_t
+        return v, t

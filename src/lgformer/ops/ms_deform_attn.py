@@ -1,0 +1,63 @@
+"""Multi-scale deformable attention (Deformable DETR), in pure PyTorch.
+
+One entry point, ``multi_scale_deformable_attention``, so a fused kernel can be
+dispatched from here later without touching the modules that call it. The
+reference path reproduces the released CUDA op: bilinear sampling with
+``grid_sample(align_corners=False, padding_mode="zeros")`` semantics, i.e. a
+location ``(x, y)`` in [0, 1] addresses pixel centres at ``(x * W - 0.5,
+y * H - 0.5)`` and taps outside the map read zero.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def multi_scale_deformable_attention(
+    value: torch.Tensor,
+    spatial_shapes: list[tuple[int, int]],
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> torch.Tensor:
+    """Sample every level at the given locations and sum with the given weights.
+
+    Args:
+        value: (B, S, M, D) per-head values of all levels flattened, S = sum(H_l * W_l).
+        spatial_shapes: [(H_l, W_l)] for the L levels, in the order of ``value``.
+        sampling_locations: (B, Q, M, L, P, 2) normalised (x, y) in [0, 1].
+        attention_weights: (B, Q, M, L, P), already softmax-normalised.
+
+    Returns:
+        (B, Q, M * D).
+    """
+    return _reference(value, spatial_shapes, sampling_locations, attention_weights)
+
+
+def _reference(
+    value: torch.Tensor,
+    spatial_shapes: list[tuple[int, int]],
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> torch.Tensor:
+    batch, _, heads, dim = value.shape
+    _, queries, _, levels, points, _ = sampling_locations.shape
+    sizes = [h * w for h, w in spatial_shapes]
+    value_per_level = value.split(sizes, dim=1)
+    grids = 2 * sampling_locations - 1  # grid_sample wants [-1, 1]
+    sampled = []
+    for level, (h, w) in enumerate(spatial_shapes):
+        # (B, HW, M, D) -> (B*M, D, H, W)
+        v = value_per_level[level].flatten(2).transpose(1, 2).reshape(batch * heads, dim, h, w)
+        # (B, Q, M, P, 2) -> (B*M, Q, P, 2)
+        g = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
+        # (B*M, D, Q, P)
+        sampled.append(
+            F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+        )
+    # (B, Q, M, L, P) -> (B*M, 1, Q, L*P)
+    weights = attention_weights.transpose(1, 2).reshape(batch * heads, 1, queries, levels * points)
+    # (B*M, D, Q, L*P) weighted sum -> (B*M, D, Q)
+    out = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1)
+    # (B, M*D, Q) -> (B, Q, M*D)
+    return out.view(batch, heads * dim, queries).transpose(1, 2).contiguous()

@@ -1,0 +1,131 @@
+"""Parity against fixtures produced by the authors' released code.
+
+A fixture is ``NAME.json`` (``config`` and the state-dict ``manifest``) plus
+``NAME.safetensors`` (inputs, outputs and intermediates). Weights are not
+stored: every parameter follows a formula of its key and shape
+(``formula_weight``), so any model size can be checked.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lgformer.config import LGFormerConfig
+from lgformer.errors import LGFormerError
+from lgformer.model import LGFormer, build_lgformer
+
+TOLERANCE = 1e-4
+
+
+def formula_weight(key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The fixture's deterministic weight for a parameter named ``key``."""
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    if len(shape) >= 2:
+        w = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
+    elif key.endswith("weight"):
+        w = 1 + 0.1 * rng.standard_normal(shape)
+    else:
+        w = 0.02 * rng.standard_normal(shape)
+    return w.astype(np.float32)
+
+
+def fill_formula_weights(model: torch.nn.Module) -> None:
+    """Overwrite every parameter (not buffer) with ``formula_weight``."""
+    with torch.no_grad():
+        for key, param in model.named_parameters():
+            param.copy_(torch.from_numpy(formula_weight(key, tuple(param.shape))))
+
+
+@dataclass
+class ParityFixture:
+    config: LGFormerConfig
+    manifest: list[dict]
+    tensors: dict[str, torch.Tensor]
+
+    @classmethod
+    def load(cls, json_path: str | Path) -> ParityFixture:
+        from safetensors.torch import load_file
+
+        json_path = Path(json_path)
+        tensors_path = json_path.with_suffix(".safetensors")
+        for p in (json_path, tensors_path):
+            if not p.is_file():
+                raise LGFormerError(f"parity fixture file not found: {p}")
+        meta = json.loads(json_path.read_text())
+        if "config" not in meta:
+            raise LGFormerError(f"{json_path} has no 'config' entry: not a parity fixture")
+        return cls(
+            config=LGFormerConfig.from_parity_config(meta["config"]),
+            manifest=meta.get("manifest", []),
+            tensors=load_file(str(tensors_path)),
+        )
+
+
+def manifest_differences(model: torch.nn.Module, manifest: list[dict]) -> list[str]:
+    """Human-readable differences between the model's parameters and a manifest."""
+    ours = {k: tuple(p.shape) for k, p in model.named_parameters()}
+    theirs = {e["key"]: tuple(e["shape"]) for e in manifest if e.get("kind") == "parameter"}
+    problems = [f"missing in model: {k}" for k in theirs if k not in ours]
+    problems += [f"not in manifest: {k}" for k in ours if k not in theirs]
+    problems += [
+        f"shape of {k}: model {ours[k]} vs manifest {theirs[k]}"
+        for k in theirs
+        if k in ours and ours[k] != theirs[k]
+    ]
+    return problems
+
+
+def relative_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
+    """||ours - ref|| / ||ref|| in float64."""
+    ours, ref = ours.double(), ref.double()
+    return float((ours - ref).norm() / ref.norm().clamp(min=1e-30))
+
+
+def run_model(model: LGFormer, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Runs the fixture inputs; returns tensors under the fixture's output/intermediate names."""
+    with torch.no_grad():
+        out = model(
+            tensors["input.image"],
+            tensors["input.token_ids"],
+            tensors["input.attention_mask"],
+            return_intermediates=True,
+        )
+    result = {f"output.mask_logits.{i}": t for i, t in enumerate(out.mask_logits)}
+    for i, feat in enumerate(out.backbone.features):
+        result[f"intermediate.backbone.stage{i}"] = feat
+    result["intermediate.backbone.text"] = out.backbone.text
+    result["intermediate.pixel_decoder.mask_features"] = out.pixel_decoder.mask_features
+    for i, level in enumerate(out.pixel_decoder.levels):
+        result[f"intermediate.pixel_decoder.level{i}"] = level
+    return result
+
+
+def check_fixture(json_path: str | Path) -> dict[str, float]:
+    """Relative error of every reference tensor in the fixture (name -> error)."""
+    fixture = ParityFixture.load(json_path)
+    model = build_lgformer(fixture.config).eval()
+    problems = manifest_differences(model, fixture.manifest)
+    if problems:
+        raise LGFormerError(
+            "model does not match the fixture manifest:\n  " + "\n  ".join(problems[:20])
+        )
+    fill_formula_weights(model)
+    ours = run_model(model, fixture.tensors)
+    errors = {}
+    for name, ref in fixture.tensors.items():
+        if name.startswith("input."):
+            continue
+        if name not in ours:
+            raise LGFormerError(f"fixture tensor {name} has no counterpart in the model output")
+        if tuple(ours[name].shape) != tuple(ref.shape):
+            raise LGFormerError(
+                f"{name}: shape {tuple(ours[name].shape)} but fixture has {tuple(ref.shape)}"
+            )
+        errors[name] = relative_error(ours[name], ref)
+    return errors
