@@ -101,8 +101,9 @@ class LGFormerConfig:
         n = len(self.swin.depths)
         if n != 4 or len(self.swin.num_heads) != 4 or len(self.fusion_heads) != 4:
             raise ValueError(
-                "LGFormer needs 4 Swin stages: depths, num_heads and fusion_heads must have "
-                f"4 entries each, got {self.swin.depths}, {self.swin.num_heads}, {self.fusion_heads}"
+                "LGFormer needs 4 Swin stages: depths, num_heads and fusion_heads must have 4 "
+                f"entries each, got {self.swin.depths}, {self.swin.num_heads}, "
+                f"{self.fusion_heads}"
             )
         for i, (c, h) in enumerate(zip(self.swin.stage_channels, self.fusion_heads)):
             if c % h or self.text.hidden_size % h:
