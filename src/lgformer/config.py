@@ -205,14 +205,14 @@ def _presets() -> dict[str, LGFormerConfig]:
         ),
         decoder=DecoderConfig(
             hidden_dim=32,
-            num_heads=4,
+            num_heads=8,
             pixel_decoder_layers=2,
             deform_points=2,
             deform_ffn_dim=64,
             text_cross_attn_ffn_dim=64,
             mask_decoder_layers=2,
             mask_decoder_ffn_dim=64,
-            group_norm_groups=8,
+            group_norm_groups=32,
         ),
     )
     return presets

@@ -18,7 +18,8 @@ DEFAULT_SIZE = 480
 def resize_image(rgb: np.ndarray, size: int | tuple[int, int] = DEFAULT_SIZE) -> np.ndarray:
     """(H, W, 3) uint8 -> (h, w, 3) uint8 with Pillow bilinear; ``size`` is int or (h, w)."""
     h, w = (size, size) if isinstance(size, int) else size
-    return np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
+    # np.array (a writable copy): torch.from_numpy warns on Pillow's read-only buffers.
+    return np.array(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
 
 
 def resize_mask(mask: np.ndarray, size: int | tuple[int, int] = DEFAULT_SIZE) -> np.ndarray:
@@ -30,7 +31,7 @@ def resize_mask(mask: np.ndarray, size: int | tuple[int, int] = DEFAULT_SIZE) ->
 
 def normalize(rgb: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32, ImageNet mean/std normalised."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return (x - mean) / std

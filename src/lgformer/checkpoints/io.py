@@ -1,0 +1,134 @@
+"""Loading and saving LGFormer weights: released checkpoints, training checkpoints, safetensors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+from lgformer.checkpoints.diagnosis import explain_mismatch
+from lgformer.checkpoints.infer_config import infer_config
+from lgformer.checkpoints.state_dict import compare_keys, unwrap_state_dict
+from lgformer.config import LGFormerConfig, build_config
+from lgformer.errors import CheckpointMismatchError, LGFormerError
+from lgformer.model import LGFormer, build_lgformer
+
+CONFIG_METADATA_KEY = "lgformer_config"
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """Reads a checkpoint file -> (state dict, model config dict or None).
+
+    ``.safetensors`` are memory-mapped; ``torch.save`` files are opened with
+    ``mmap=True`` and ``weights_only=True`` (argparse namespaces, which the
+    released training script stores, are allowed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LGFormerError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    obj = _torch_load(path)
+    try:
+        sd = unwrap_state_dict(obj)
+    except ValueError as err:
+        raise LGFormerError(f"{path}: {err}") from err
+    config = obj.get("model_config") if isinstance(obj, dict) else None
+    return sd, config
+
+
+def _torch_load(path: Path) -> object:
+    torch.serialization.add_safe_globals([argparse.Namespace])
+    try:
+        return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except RuntimeError as err:
+        if "mmap" not in str(err) and "zip" not in str(err):
+            raise LGFormerError(f"cannot read checkpoint {path}: {err}") from err
+        # Legacy (non-zip) serialisation cannot be memory-mapped.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors come in many types
+        raise LGFormerError(
+            f"cannot read checkpoint {path}: {err}. If you trust this file and it stores "
+            "arbitrary Python objects, re-save its 'model' entry with torch.save."
+        ) from err
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:
+        raise LGFormerError(f"cannot read safetensors file {path}: {err}") from err
+    if CONFIG_METADATA_KEY in meta:
+        return sd, json.loads(meta[CONFIG_METADATA_KEY])
+    sibling = path.with_suffix(".json")
+    if sibling.is_file():
+        data = json.loads(sibling.read_text())
+        return sd, data.get("model_config", data)
+    return sd, None
+
+
+def load_state_dict_strict(
+    model: torch.nn.Module, sd: dict[str, torch.Tensor], source: str = "checkpoint"
+) -> None:
+    """Copies every parameter; any missing, unexpected or wrongly-shaped key raises
+    ``CheckpointMismatchError`` naming the keys and the likely cause."""
+    report = compare_keys(model.state_dict(), sd)
+    if not report.ok:
+        raise CheckpointMismatchError(explain_mismatch(report, source))
+    model.load_state_dict(sd, strict=False)
+
+
+def load_checkpoint_into(model: torch.nn.Module, path: str | Path) -> None:
+    """Loads a released or training checkpoint into an existing model (strict)."""
+    sd, _ = read_checkpoint(path)
+    load_state_dict_strict(model, sd, str(path))
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", *, preset: str | None = None
+) -> LGFormer:
+    """Builds the model a checkpoint describes and loads it, in eval mode.
+
+    The config comes from ``preset`` if given, else from the checkpoint (training
+    checkpoints and safetensors carry it), else it is inferred from tensor shapes
+    (released checkpoints).
+    """
+    sd, config_dict = read_checkpoint(path)
+    if preset is not None:
+        config = build_config(preset)
+    elif config_dict is not None:
+        config = LGFormerConfig.from_dict(config_dict)
+    else:
+        try:
+            config = infer_config(sd)
+        except KeyError as err:
+            raise LGFormerError(
+                f"{path} is not an LGFormer checkpoint (no {err.args[0]!r}); "
+                f"first keys: {list(sd)[:5]}"
+            ) from err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_lgformer(config)
+    load_state_dict_strict(model, sd, str(path))
+    return model.to(device).eval()
+
+
+def save_model(model: LGFormer, path: str | Path) -> Path:
+    """Writes weights and config to one ``.safetensors`` file (atomically)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {CONFIG_METADATA_KEY: json.dumps(model.config.to_dict())}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(sd, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,53 @@
+"""Mask and overlay images for people to look at."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
+
+
+def overlay_mask(
+    rgb: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = PALETTE[0], alpha: float = 0.5
+) -> np.ndarray:
+    """(H, W, 3) uint8 with the (H, W) bool mask tinted and outlined in ``color``."""
+    out = rgb.astype(np.float32).copy()
+    tint = np.array(color, dtype=np.float32)
+    out[mask] = (1 - alpha) * out[mask] + alpha * tint
+    edge = mask & ~_erode(mask)
+    out[edge] = tint
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def _erode(mask: np.ndarray) -> np.ndarray:
+    padded = np.pad(mask, 1, constant_values=False)
+    return (
+        padded[1:-1, 1:-1]
+        & padded[:-2, 1:-1]
+        & padded[2:, 1:-1]
+        & padded[1:-1, :-2]
+        & padded[1:-1, 2:]
+    )
+
+
+def slug(text: str, max_len: int = 40) -> str:
+    """A file-name-safe version of a sentence."""
+    s = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return s[:max_len] or "sentence"
+
+
+def save_mask_and_overlay(
+    rgb: np.ndarray, mask: np.ndarray, out_dir: Path, stem: str, color_index: int = 0
+) -> tuple[Path, Path]:
+    """Writes ``<stem>_mask.png`` (0/255) and ``<stem>_overlay.png``; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mask_path = out_dir / f"{stem}_mask.png"
+    overlay_path = out_dir / f"{stem}_overlay.png"
+    Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
+    color = PALETTE[color_index % len(PALETTE)]
+    Image.fromarray(overlay_mask(rgb, mask, color)).save(overlay_path)
+    return mask_path, overlay_path
