@@ -1,0 +1,43 @@
+"""Shared fixtures: the tiny model and a checkpoint of it, paths to ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lgformer.config import build_config
+from lgformer.model import build_lgformer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PARITY_DIR = SHARED / "parity"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def shared_parity_dir() -> Path:
+    if not PARITY_DIR.is_dir():
+        pytest.fail(f"../shared/parity not found at {PARITY_DIR}: clone with shared/ beside it")
+    return PARITY_DIR
+
+
+def make_tiny_model(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_lgformer(build_config("test_tiny")).eval()
+
+
+@pytest.fixture()
+def tiny_model() -> torch.nn.Module:
+    return make_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A random-weight test_tiny model saved as .safetensors with its config."""
+    from lgformer.checkpoints import save_model
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    return save_model(make_tiny_model(), path)
