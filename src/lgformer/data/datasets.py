@@ -1,0 +1,187 @@
+"""PyTorch datasets over a ``ReferSplit``: training (one sentence per object) and evaluation.
+
+Both return dicts::
+
+    image           (3, S, S) float32, Pillow-bilinear resized, ImageNet-normalised
+    token_ids       (L,) int64 BERT ids
+    attention_mask  (L,) int64, 1 for real ids
+    target          (S, S) float32 0/1, the mask resized with nearest
+    ref_id, sent_id int
+    index           int, the sample's position in the dataset
+
+and the evaluation dataset with ``keep_original=True`` also::
+
+    orig_mask       (H, W) bool at the image's own resolution (sizes differ per sample)
+    orig_size       (2,) int64 (H, W)
+
+Batch them with ``collate_samples``, which stacks what has a common shape and
+keeps ``orig_mask`` as a list.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lgformer.data.image_io import load_rgb
+from lgformer.data.refer import ReferSplit
+from lgformer.data.transforms import DEFAULT_SIZE, image_to_input, resize_mask
+from lgformer.errors import LGFormerError
+
+
+class ReferEvalDataset(Dataset):
+    """Every sentence of every ref is one sample, in file order (spec section 9).
+
+    Consecutive samples share a ref, so the last ``cache_refs`` prepared
+    images and masks are kept (per worker process) and not decoded again.
+
+    Args:
+        split: the loaded split (``load_refer``).
+        image_size: S, the square model input size (480 in the paper).
+        keep_original: also return the full-resolution mask, for
+            ``--resolution original``.
+        cache_refs: how many prepared refs to keep.
+    """
+
+    def __init__(
+        self,
+        split: ReferSplit,
+        *,
+        image_size: int = DEFAULT_SIZE,
+        keep_original: bool = False,
+        cache_refs: int = 8,
+    ) -> None:
+        self.split = split
+        self.image_size = image_size
+        self.keep_original = keep_original
+        self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._cache_refs = cache_refs
+
+    def __len__(self) -> int:
+        return self.split.num_sentences
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        ref_index = int(self.split.sent_ref[index])
+        item = dict(self._prepared(ref_index))
+        item.update(_sentence_fields(self.split, index))
+        item["index"] = index
+        return item
+
+    def _prepared(self, ref_index: int) -> dict[str, Any]:
+        hit = self._cache.get(ref_index)
+        if hit is not None:
+            self._cache.move_to_end(ref_index)
+            return hit
+        prepared = prepare_ref(self.split, ref_index, self.image_size, self.keep_original)
+        self._cache[ref_index] = prepared
+        if len(self._cache) > self._cache_refs:
+            self._cache.popitem(last=False)
+        return prepared
+
+
+class ReferTrainDataset(Dataset):
+    """One sample per referred object; each epoch draws one of its sentences at random.
+
+    The draw depends only on ``(seed, epoch, index)``, so it is reproducible and
+    identical in every worker and process. The epoch lives in shared memory,
+    so ``set_epoch`` also reaches persistent DataLoader workers; call it before
+    iterating the epoch.
+
+    Args:
+        split: the loaded split (``load_refer``).
+        image_size: S, the square model input size (480 in the paper).
+        seed: the base seed of the sentence draws.
+    """
+
+    def __init__(self, split: ReferSplit, *, image_size: int = DEFAULT_SIZE, seed: int = 0) -> None:
+        self.split = split
+        self.image_size = image_size
+        self.seed = seed
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the sentences of ``epoch`` (a non-negative int)."""
+        self._epoch.fill_(int(epoch))
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def sentence_index(self, index: int) -> int:
+        """The row (in ``split.sentences``) drawn for ref ``index`` this epoch."""
+        ref = self.split.refs[index]
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        return ref.first_sentence + int(rng.integers(ref.num_sentences))
+
+    def __len__(self) -> int:
+        return len(self.split.refs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        item = prepare_ref(self.split, index, self.image_size, keep_original=False)
+        item.update(_sentence_fields(self.split, self.sentence_index(index)))
+        item["index"] = index
+        return item
+
+
+def prepare_ref(
+    split: ReferSplit, ref_index: int, image_size: int, keep_original: bool
+) -> dict[str, Any]:
+    """The image and mask fields of one ref (see the module docstring)."""
+    ref = split.refs[ref_index]
+    # Annotations refer to the stored pixels, so EXIF orientation is not applied
+    # (the released pipeline opens images with Image.open(...).convert("RGB")).
+    rgb = load_rgb(ref.image_path, exif_transpose=False)  # (H, W, 3)
+    if rgb.shape[:2] != (ref.height, ref.width):
+        raise LGFormerError(
+            f"image {ref.image_path} is {rgb.shape[1]}x{rgb.shape[0]} but instances.json "
+            f"says {ref.width}x{ref.height}"
+        )
+    mask = split.mask(ref_index)  # (H, W) bool
+    target = resize_mask(mask, image_size)  # (S, S) bool
+    out: dict[str, Any] = {
+        "image": image_to_input(rgb, image_size),  # (3, S, S)
+        "target": torch.from_numpy(target.astype(np.float32)),
+        "ref_id": ref.ref_id,
+    }
+    if keep_original:
+        out["orig_mask"] = torch.from_numpy(mask)
+        out["orig_size"] = torch.tensor([ref.height, ref.width], dtype=torch.int64)
+    return out
+
+
+def _sentence_fields(split: ReferSplit, row: int) -> dict[str, Any]:
+    return {
+        "token_ids": torch.from_numpy(split.token_ids[row].astype(np.int64)),  # (L,)
+        "attention_mask": torch.from_numpy(split.attention_mask[row].astype(np.int64)),  # (L,)
+        "sent_id": int(split.sent_ids[row]),
+    }
+
+
+# Always lists, even when the sizes happen to agree, so consumers see one type.
+LIST_KEYS = frozenset({"orig_mask"})
+
+
+def collate_samples(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch sample dicts: tensors of one shape are stacked (B, ...), ints become (B,)
+    int64 tensors, anything else (``orig_mask`` of differing sizes) stays a list."""
+    batch: dict[str, Any] = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        first = values[0]
+        if key in LIST_KEYS:
+            batch[key] = values
+        elif isinstance(first, torch.Tensor) and all(v.shape == first.shape for v in values):
+            batch[key] = torch.stack(values)
+        elif isinstance(first, int):
+            batch[key] = torch.tensor(values, dtype=torch.int64)
+        else:
+            batch[key] = values
+    return batch

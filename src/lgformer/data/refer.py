@@ -1,0 +1,233 @@
+"""The REFER datasets (RefCOCO, RefCOCO+, RefCOCOg, RefCLEF): one split, indexed once.
+
+``load_refer`` reads ``refs(<splitBy>).p`` and ``instances.json``, selects the
+refs of a split with the REFER rules, checks that every annotation and image
+exists, and tokenises every sentence up front. The result, a ``ReferSplit``,
+holds only plain arrays and small records, so it is cheap to hand to
+DataLoader workers and every per-sample access is an array lookup, an image
+read and a mask decode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lgformer.data.masks import segmentation_to_mask
+from lgformer.data.refer_layout import (
+    check_combination,
+    image_dir,
+    in_split,
+    instances_path,
+    refs_path,
+)
+from lgformer.data.sentence_table import tokenize_sentences
+from lgformer.errors import LGFormerError
+from lgformer.tokenizer import SentenceTokenizer
+
+
+@dataclass(frozen=True)
+class ReferRef:
+    """One referred object: its image, annotation and the rows of its sentences."""
+
+    ref_id: int
+    ann_id: int
+    image_id: int
+    image_path: str
+    height: int  # of the image, from instances.json
+    width: int
+    segmentation: Any  # COCO polygons or RLE, as stored in instances.json
+    first_sentence: int  # its sentences are rows [first_sentence, first_sentence + num_sentences)
+    num_sentences: int
+
+
+@dataclass
+class ReferSplit:
+    """Every ref and sentence of one split, with the sentences already tokenised.
+
+    Attributes:
+        refs: the refs in file order.
+        sent_ids: (N,) int64, the REFER ``sent_id`` of every sentence.
+        sent_ref: (N,) int64, the index in ``refs`` of each sentence's ref.
+        sentences: the N raw sentences.
+        token_ids: (N, L) int32 BERT ids (cast to int64 when batched).
+        attention_mask: (N, L) int8, 1 for real ids.
+    """
+
+    dataset: str
+    split_by: str
+    split: str
+    refs: list[ReferRef]
+    sent_ids: np.ndarray
+    sent_ref: np.ndarray
+    sentences: list[str]
+    token_ids: np.ndarray
+    attention_mask: np.ndarray
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self.sentences)
+
+    def mask(self, ref_index: int) -> np.ndarray:
+        """The (H, W) bool ground-truth mask of ``refs[ref_index]`` at image resolution."""
+        ref = self.refs[ref_index]
+        return segmentation_to_mask(ref.segmentation, ref.height, ref.width)
+
+    def describe(self) -> str:
+        return (
+            f"{self.dataset}({self.split_by}) {self.split}: {len(self.refs)} refs, "
+            f"{self.num_sentences} sentences"
+        )
+
+
+def load_refer(
+    root: str | Path,
+    dataset: str,
+    split_by: str,
+    split: str,
+    *,
+    tokenizer: SentenceTokenizer | None = None,
+    check_images: bool = True,
+) -> ReferSplit:
+    """Load and index one split of a REFER dataset.
+
+    Args:
+        root: the data root holding ``<dataset>/`` and ``images/`` (spec section 10).
+        dataset: refcoco, refcoco+, refcocog or refclef.
+        split_by: unc, google, umd or berkeley (whichever exist for ``dataset``).
+        split: train, val, test, testA, testB (testC for refclef unc).
+        tokenizer: tokenises the sentences; the default is bert-base-uncased, 20 ids.
+        check_images: verify now that every image file of the split exists.
+
+    Raises:
+        LGFormerError: wrong root, missing files, unknown combination, a ref
+            whose annotation or image entry is missing, a missing image file.
+    """
+    check_combination(dataset, split_by, split)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise LGFormerError(f"data root not found: {root}")
+    if not (root / dataset).is_dir():
+        raise LGFormerError(
+            f"no {dataset}/ directory under the data root {root}; "
+            "expected <root>/<dataset>/refs(<splitBy>).p and instances.json"
+        )
+    refs = _select(_load_refs(refs_path(root, dataset, split_by)), split, dataset, split_by)
+    images, anns = _load_instances(instances_path(root, dataset), refs)
+    folder = image_dir(root, dataset)
+
+    records: list[ReferRef] = []
+    sent_ids: list[int] = []
+    sentences: list[str] = []
+    for ref in refs:
+        ref_id, ann_id, image_id = int(ref["ref_id"]), int(ref["ann_id"]), int(ref["image_id"])
+        ann = anns.get(ann_id)
+        if ann is None:
+            raise LGFormerError(f"ref {ref_id}: annotation {ann_id} is not in instances.json")
+        image = images.get(image_id)
+        if image is None:
+            raise LGFormerError(f"ref {ref_id}: image {image_id} is not in instances.json")
+        sents = ref.get("sentences") or []
+        if not sents:
+            raise LGFormerError(f"ref {ref_id} has no sentences")
+        records.append(
+            ReferRef(
+                ref_id=ref_id,
+                ann_id=ann_id,
+                image_id=image_id,
+                image_path=os.path.join(folder, image["file_name"]),
+                height=int(image["height"]),
+                width=int(image["width"]),
+                segmentation=ann["segmentation"],
+                first_sentence=len(sentences),
+                num_sentences=len(sents),
+            )
+        )
+        fallback_ids = ref.get("sent_ids") or [None] * len(sents)
+        for sent, fallback in zip(sents, fallback_ids, strict=False):
+            sent_id = sent.get("sent_id", fallback)
+            if sent_id is None:
+                raise LGFormerError(f"ref {ref_id}: a sentence has no sent_id")
+            sent_ids.append(int(sent_id))
+            # The released pipeline tokenises the raw sentence, not the cleaned 'sent'.
+            sentences.append(sent.get("raw", sent.get("sent", "")))
+    if check_images:
+        _check_images(records)
+
+    tokenizer = tokenizer or SentenceTokenizer()
+    token_ids, attention_mask = tokenize_sentences(tokenizer, sentences)
+    counts = [r.num_sentences for r in records]
+    return ReferSplit(
+        dataset=dataset,
+        split_by=split_by,
+        split=split,
+        refs=records,
+        sent_ids=np.asarray(sent_ids, dtype=np.int64),
+        sent_ref=np.repeat(np.arange(len(records), dtype=np.int64), counts),
+        sentences=sentences,
+        token_ids=token_ids,
+        attention_mask=attention_mask,
+    )
+
+
+def _load_refs(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise LGFormerError(f"refs file not found: {path}")
+    try:
+        with open(path, "rb") as f:
+            try:
+                refs = pickle.load(f)
+            except UnicodeDecodeError:
+                # Python 2 pickles with non-ASCII byte strings.
+                f.seek(0)
+                refs = pickle.load(f, encoding="latin1")
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+        raise LGFormerError(f"cannot read refs file {path}: {err}") from err
+    if not isinstance(refs, list):
+        raise LGFormerError(f"refs file {path} does not hold a list of refs")
+    return refs
+
+
+def _select(refs: list[dict], split: str, dataset: str, split_by: str) -> list[dict]:
+    try:
+        chosen = [r for r in refs if in_split(r["split"], split)]
+    except (KeyError, TypeError) as err:
+        raise LGFormerError(f"malformed ref in refs({split_by}).p of {dataset}: {err}") from err
+    if not chosen:
+        present = sorted({str(r.get("split")) for r in refs if isinstance(r, dict)})
+        raise LGFormerError(
+            f"split {split!r} of {dataset}({split_by}) has no refs; the file has {present}"
+        )
+    return chosen
+
+
+def _load_instances(path: Path, refs: list[dict]) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Only the images and annotations the selected refs use: id -> entry."""
+    if not path.is_file():
+        raise LGFormerError(f"instances file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        want_ann = {int(r["ann_id"]) for r in refs}
+        want_img = {int(r["image_id"]) for r in refs}
+        anns = {a["id"]: a for a in data["annotations"] if a["id"] in want_ann}
+        images = {i["id"]: i for i in data["images"] if i["id"] in want_img}
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LGFormerError(f"cannot read instances file {path}: {err}") from err
+    except (KeyError, TypeError) as err:
+        raise LGFormerError(f"instances file {path} is not COCO-style: {err}") from err
+    return images, anns
+
+
+def _check_images(records: list[ReferRef]) -> None:
+    paths = sorted({r.image_path for r in records})
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise LGFormerError(f"image not found: {missing[0]}{more}")

@@ -1,0 +1,8 @@
+import pytest
+
+from refer_fixtures import ReferFixture, build_refer
+
+
+@pytest.fixture
+def refcoco(tmp_path) -> ReferFixture:
+    return build_refer(tmp_path)
