@@ -1,0 +1,100 @@
+"""Training checkpoints: written atomically, read back with ``weights_only``.
+
+A checkpoint is ``torch.save`` of a dict::
+
+    model         state dict of the bare model (no DDP ``module.`` prefix)
+    model_config  LGFormerConfig.to_dict(), so ``lgformer.checkpoints.load_model`` rebuilds it
+    config        the merged TrainConfig as a plain dict
+    optimizer, scaler, scheduler   their state dicts
+    epoch, step_in_epoch   the next batch to run: batch ``step_in_epoch`` of epoch ``epoch``
+    step          optimizer iterations done in total
+    rng           one RNG state per process, in rank order (see ``rng.py``)
+    sampler       the data order's state (seed, epoch, samples consumed)
+    best_iou, metrics      best overall IoU so far and the last validation metrics
+
+The file is written to a temporary name in the same directory, flushed to
+disk, then renamed over the target: a crash at any moment leaves either the
+old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lgformer.errors import LGFormerError
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy ``src`` to ``dst`` with the same temporary-file-then-rename guarantee."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dst.parent)
+    return dst
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); best effort elsewhere."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A training checkpoint as a dict; a clear ``LGFormerError`` if it is unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise LGFormerError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # any unpickling failure means a bad file
+        raise LGFormerError(f"cannot read checkpoint {path}: {err}") from err
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise LGFormerError(f"{path} is not a training checkpoint (no 'model' entry)")
+    return ckpt
+
+
+def find_resume_checkpoint(output_dir: str | Path) -> Path | None:
+    """``<output_dir>/last.pt`` if present: the most recent state of that run."""
+    candidate = Path(output_dir) / LAST
+    return candidate if candidate.is_file() else None

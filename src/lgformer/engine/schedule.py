@@ -1,0 +1,67 @@
+"""Poly learning-rate schedule, stepped once per iteration (spec section 8)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+
+
+def poly_factor(iteration: int, total_iters: int, power: float = 0.9) -> float:
+    """``(1 - iteration / total_iters) ** power``, 0 from ``total_iters`` on."""
+    if total_iters <= 0:
+        raise ValueError(f"total_iters must be positive, got {total_iters}")
+    return max(0.0, 1.0 - iteration / total_iters) ** power
+
+
+class PolySchedule:
+    """Sets every parameter group's lr to ``initial_lr * poly_factor(iteration)``.
+
+    Iteration 0 (before the first ``step``) uses the base lr; call ``step()``
+    after each optimizer step, as the released code does with ``LambdaLR``.
+    Skipped (non-finite) steps still count, so the schedule follows the data.
+
+    Args:
+        optimizer: its groups' current ``lr`` becomes ``initial_lr`` unless set.
+        total_iters: ``iters_per_epoch * epochs``.
+        power: 0.9 in the released recipe.
+    """
+
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, total_iters: int, *, power: float = 0.9
+    ) -> None:
+        self.optimizer = optimizer
+        self.total_iters = int(total_iters)
+        self.power = float(power)
+        self.iteration = 0
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self._apply()
+
+    def step(self) -> None:
+        self.iteration += 1
+        self._apply()
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def _apply(self) -> None:
+        factor = poly_factor(self.iteration, self.total_iters, self.power)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"iteration": self.iteration, "total_iters": self.total_iters, "power": self.power}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores the iteration. The length and power stay those of this run, so a
+        resumed run with more epochs stretches the remaining curve (with a warning)."""
+        self.iteration = int(state["iteration"])
+        if int(state["total_iters"]) != self.total_iters or float(state["power"]) != self.power:
+            warnings.warn(
+                f"schedule changed on resume: {state['total_iters']} -> {self.total_iters} "
+                f"iterations, power {state['power']} -> {self.power}",
+                stacklevel=2,
+            )
+        self._apply()

@@ -1,0 +1,393 @@
+"""The training loop: released recipe, one process or DDP, checkpointed and exactly resumable.
+
+Exact resume rests on three facts: the data order of an epoch is a pure
+function of (seed, epoch) (``ResumableSampler``, and the DataLoader gets its
+own generator so it never draws from the global RNG); a checkpoint holds
+every process's RNG states as they were after its last step; and the resumed
+run skips the batches already consumed instead of replaying them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from lgformer.engine.checkpoint import BEST, LAST, atomic_copy, atomic_save, load_checkpoint
+from lgformer.engine.config import TrainConfig
+from lgformer.engine.distributed import (
+    DistInfo,
+    all_gather_objects,
+    all_reduce_sum,
+    wrap_ddp,
+)
+from lgformer.engine.logger import RunLogger
+from lgformer.engine.loss import deep_supervision_loss
+from lgformer.engine.optimizer import build_optimizer
+from lgformer.engine.precision import resolve_precision
+from lgformer.engine.rng import get_rng_state, set_rng_state
+from lgformer.engine.sampler import ResumableSampler
+from lgformer.engine.schedule import PolySchedule
+from lgformer.engine.validate import validate
+from lgformer.errors import LGFormerError
+
+DIVERGED = "diverged.pt"
+
+
+class TrainingDivergedError(LGFormerError):
+    """The loss stayed NaN/inf for ``optim.max_bad_steps`` steps in a row."""
+
+
+class Trainer:
+    """Trains ``model`` on ``train_set`` as ``cfg`` says.
+
+    Args:
+        cfg: the merged training config (saved into the output directory and checkpoints).
+        model: a bare ``LGFormer`` (already initialised); moved to ``device`` here.
+        train_set: items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,)
+            int64, ``target`` (S, S) 0/1; ``set_epoch(epoch)`` is called when present.
+        val_set: the same kind of items; validated after every epoch when given.
+        info: this process's rank and world size.
+        device: where to train.
+        collate_fn: batches items (default: PyTorch's).
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model: nn.Module,
+        train_set: Dataset,
+        val_set: Dataset | None,
+        *,
+        info: DistInfo,
+        device: torch.device,
+        collate_fn: Any = None,
+    ) -> None:
+        self.cfg = cfg
+        self.info = info
+        self.device = device
+        self.train_set = train_set
+        self.val_set = val_set
+        self.collate_fn = collate_fn
+        self.out_dir = Path(cfg.output.dir)
+        self.precision = resolve_precision(cfg.optim.precision, device)
+
+        if cfg.optim.batch_size % info.world_size:
+            raise LGFormerError(
+                f"optim.batch_size={cfg.optim.batch_size} (total) must be a multiple of the "
+                f"{info.world_size} processes"
+            )
+        self.batch_size = cfg.optim.batch_size // info.world_size  # per process
+        self.sampler = ResumableSampler(
+            len(train_set), num_replicas=info.world_size, rank=info.rank, seed=cfg.seed
+        )
+        self.iters_per_epoch = self.sampler.per_rank() // self.batch_size
+        if self.iters_per_epoch == 0:
+            raise LGFormerError(
+                f"the training set has {len(train_set)} samples, fewer than one batch of "
+                f"{cfg.optim.batch_size}"
+            )
+
+        model.to(device)
+        if cfg.model.grad_checkpointing:
+            model.set_grad_checkpointing(True)
+        self.model = model
+        self.optimizer = build_optimizer(
+            model,
+            lr=cfg.optim.lr,
+            weight_decay=cfg.optim.weight_decay,
+            betas=cfg.optim.betas,
+            eps=cfg.optim.eps,
+            train_bert_embeddings=cfg.optim.train_bert_embeddings,
+        )
+        self.train_model = wrap_ddp(model, info, device)
+        self.scheduler = PolySchedule(
+            self.optimizer, self.iters_per_epoch * cfg.optim.epochs, power=cfg.optim.poly_power
+        )
+        self.scaler = self.precision.make_scaler()
+
+        # Progress: the next batch to run is batch `step_in_epoch` of epoch `epoch`.
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.step = 0
+        self.best_iou = -math.inf
+        self.metrics: dict[str, float] = {}
+        self.bad_steps = 0
+        self._saved_at = -1  # the step of the last checkpoint written
+        self.loss_history: list[float] = []  # mean loss over processes, per step (NaN if skipped)
+        self.logger = RunLogger(
+            self.out_dir / "tensorboard", enabled=info.is_main, tensorboard=cfg.output.tensorboard
+        )
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> dict[str, float]:
+        """Train until ``optim.epochs`` (or ``max_steps``); returns the last validation metrics."""
+        cfg = self.cfg
+        if self.info.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.out_dir / "config.yaml")
+            self.logger.info(
+                f"training {cfg.optim.epochs} epochs x {self.iters_per_epoch} iterations, "
+                f"batch {cfg.optim.batch_size} ({self.info.world_size} x {self.batch_size}), "
+                f"{self.precision.name} on {self.device}; output {self.out_dir}"
+            )
+        try:
+            while self.epoch < cfg.optim.epochs and not self._stop_requested():
+                if not self._train_epoch():
+                    # max_steps reached mid-epoch: save where we are (unless just saved).
+                    if self._saved_at != self.step:
+                        self.save(LAST)
+                    break
+                if cfg.validate and self.val_set is not None:
+                    self._validate()
+                self.epoch += 1
+                self.step_in_epoch = 0
+                self.save(LAST, best=self._is_new_best())
+            if self.epoch >= cfg.optim.epochs:
+                self.logger.info(f"done: {self.epoch} epochs, {self.step} steps")
+            else:
+                self.logger.info(f"stopped at step {self.step} (max_steps); resume from {LAST}")
+            return self.metrics
+        finally:
+            self.logger.close()
+
+    def _stop_requested(self) -> bool:
+        return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
+
+    def _train_epoch(self) -> bool:
+        """Runs the rest of the current epoch; False if ``max_steps`` stopped it."""
+        cfg = self.cfg
+        self.sampler.set_epoch(self.epoch, consumed=self.step_in_epoch * self.batch_size)
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(self.epoch)
+        # Its own generator: creating the iterator must not draw from the global RNG.
+        loader_gen = torch.Generator()
+        loader_gen.manual_seed(cfg.seed * 1_000_003 + self.epoch)
+        loader = DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            num_workers=cfg.data.num_workers,
+            collate_fn=self.collate_fn,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            generator=loader_gen,
+        )
+        self.train_model.train()
+        bar = tqdm(
+            total=self.iters_per_epoch,
+            initial=self.step_in_epoch,
+            desc=f"epoch {self.epoch + 1}/{cfg.optim.epochs}",
+            disable=not (self.info.is_main and cfg.output.progress),
+            dynamic_ncols=True,
+        )
+        window_start, window_steps, window_loss = time.perf_counter(), 0, []
+        try:
+            for batch in loader:
+                loss = self.train_step(batch)
+                self.step_in_epoch += 1
+                self.step += 1
+                window_steps += 1
+                if math.isfinite(loss):
+                    window_loss.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                epoch_end = self.step_in_epoch == self.iters_per_epoch
+                if self.step % cfg.output.log_every == 0 or epoch_end:
+                    elapsed = time.perf_counter() - window_start
+                    self._log_window(window_loss, window_steps, elapsed)
+                    window_start, window_steps, window_loss = time.perf_counter(), 0, []
+                every = cfg.output.checkpoint_every
+                mid_epoch = self.step_in_epoch < self.iters_per_epoch
+                if every and self.step % every == 0 and mid_epoch:
+                    self.save(LAST)
+                if mid_epoch and self._stop_requested():
+                    return False
+        finally:
+            bar.close()
+        return True
+
+    def train_step(self, batch: dict[str, Any]) -> float:
+        """One optimisation step on one batch; returns the loss averaged over processes
+        (NaN/inf when the step was skipped)."""
+        image = batch["image"].to(self.device, non_blocking=True)  # (B, 3, S, S)
+        token_ids = batch["token_ids"].to(self.device, non_blocking=True)  # (B, L)
+        attention_mask = batch["attention_mask"].to(self.device, non_blocking=True)  # (B, L)
+        target = batch["target"].to(self.device, non_blocking=True)  # (B, S, S)
+        with self.precision.autocast():
+            out = self.train_model(image, token_ids, attention_mask)
+        loss = deep_supervision_loss(out.mask_logits, target, pos_weight=self.cfg.optim.pos_weight)
+        # Every process must agree to skip, or DDP's gradient all-reduce would hang.
+        mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
+        value = float(mean_loss)
+        self.loss_history.append(value)
+        if not math.isfinite(value):
+            self._skip_step(value)
+            return value
+        self.bad_steps = 0
+        self.scaler.scale(loss).backward()
+        if self.cfg.optim.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        return value
+
+    def _skip_step(self, value: float) -> None:
+        self.bad_steps += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()  # the schedule follows the data, skipped or not
+        where = f"epoch {self.epoch + 1}, step {self.step + 1}"
+        if self.info.is_main:
+            warnings.warn(
+                f"loss is {value} at {where}: step skipped "
+                f"({self.bad_steps}/{self.cfg.optim.max_bad_steps} in a row)",
+                stacklevel=2,
+            )
+        if self.bad_steps >= self.cfg.optim.max_bad_steps:
+            self.step_in_epoch += 1  # this batch is consumed
+            self.step += 1
+            path = self.save(DIVERGED)
+            raise TrainingDivergedError(
+                f"training stopped: the loss was not finite for {self.bad_steps} steps in a row "
+                f"(last at {where}). The state is saved in {path}; last.pt keeps the previous "
+                "checkpoint. Try a lower optim.lr, optim.grad_clip=1.0 or optim.precision=bf16."
+            )
+
+    # ------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        assert self.val_set is not None
+        self.metrics = validate(
+            self.model,
+            self.val_set,
+            batch_size=self.batch_size,
+            device=self.device,
+            precision=self.precision,
+            info=self.info,
+            num_workers=self.cfg.data.num_workers,
+            collate_fn=self.collate_fn,
+            progress=self.info.is_main and self.cfg.output.progress,
+        )
+        self.logger.scalars({f"val/{k}": v for k, v in self.metrics.items()}, self.step)
+        self.logger.info(
+            f"epoch {self.epoch + 1} validation: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
+        )
+
+    def _is_new_best(self) -> bool:
+        iou = self.metrics.get("overall_iou")
+        if iou is None or iou <= self.best_iou:
+            return False
+        self.best_iou = iou
+        return True
+
+    def _log_window(self, losses: list[float], steps: int, elapsed: float) -> None:
+        images_per_s = steps * self.cfg.optim.batch_size / max(elapsed, 1e-9)
+        values = {
+            "train/lr": self.scheduler.get_last_lr()[0],
+            "train/images_per_s": images_per_s,
+            "train/epoch": self.epoch + self.step_in_epoch / self.iters_per_epoch,
+        }
+        if losses:
+            values["train/loss"] = sum(losses) / len(losses)
+        if self.scaler.is_enabled():
+            values["train/grad_scale"] = self.scaler.get_scale()
+        self.logger.scalars(values, self.step)
+        loss_text = f"{values['train/loss']:.4f}" if losses else "n/a"
+        self.logger.info(
+            f"step {self.step} (epoch {self.epoch + 1}, {self.step_in_epoch}/"
+            f"{self.iters_per_epoch}): loss {loss_text}, lr {values['train/lr']:.3e}, "
+            f"{images_per_s:.1f} img/s"
+        )
+
+    # ----------------------------------------------------------- checkpoints
+    def state(self) -> dict[str, Any]:
+        """The checkpoint dict (without RNG states, which need every process)."""
+        return {
+            "model": self.model.state_dict(),
+            "model_config": self.model.config.to_dict(),
+            "config": self.cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "step": self.step,
+            "sampler": {
+                "seed": self.sampler.seed,
+                "epoch": self.epoch,
+                "consumed": self.step_in_epoch * self.batch_size,
+                "world_size": self.info.world_size,
+            },
+            "best_iou": self.best_iou,
+            "metrics": dict(self.metrics),
+            "bad_steps": self.bad_steps,
+        }
+
+    def save(self, name: str, *, best: bool = False) -> Path:
+        """Writes ``<output>/<name>`` (and a copy as best.pt). Call on every process."""
+        rng = all_gather_objects(get_rng_state())
+        self._saved_at = self.step
+        path = self.out_dir / name
+        if self.info.is_main:
+            ckpt = self.state()
+            ckpt["rng"] = rng
+            atomic_save(ckpt, path)
+            if best:
+                atomic_copy(path, self.out_dir / BEST)
+                self.logger.info(f"new best overall IoU {self.best_iou:.2f}: saved {BEST}")
+        return path
+
+    def resume(self, path: str | Path) -> None:
+        """Restores everything ``save`` wrote; the next ``fit`` continues exactly."""
+        ckpt = load_checkpoint(path)
+        ours = self.model.config.to_dict()
+        if ckpt.get("model_config") not in (None, ours):
+            raise LGFormerError(
+                f"{path} was trained with another model config than this run's "
+                f"(model.preset={self.cfg.model.preset!r}); resume with the same config"
+            )
+        self.model.load_state_dict(ckpt["model"])
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except ValueError as err:
+            raise LGFormerError(
+                f"{path}: optimizer state does not fit this run's parameter groups ({err}); "
+                "was optim.train_bert_embeddings changed?"
+            ) from err
+        if ckpt.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.epoch = int(ckpt["epoch"])
+        self.step_in_epoch = int(ckpt["step_in_epoch"])
+        self.step = int(ckpt["step"])
+        self.best_iou = float(ckpt.get("best_iou", -math.inf))
+        self.metrics = dict(ckpt.get("metrics", {}))
+        self.bad_steps = int(ckpt.get("bad_steps", 0))
+        sampler = ckpt.get("sampler", {})
+        if sampler.get("seed", self.cfg.seed) != self.cfg.seed:
+            warnings.warn("seed changed on resume: the data order differs", stacklevel=2)
+        states = ckpt.get("rng") or []
+        if len(states) == self.info.world_size:
+            set_rng_state(states[self.info.rank])
+        else:
+            warnings.warn(
+                f"{path} was written by {len(states)} processes, this run has "
+                f"{self.info.world_size}: random states are not restored exactly",
+                stacklevel=2,
+            )
+            if states:
+                set_rng_state(states[min(self.info.rank, len(states) - 1)])
+        self.logger.info(
+            f"resumed from {path}: epoch {self.epoch + 1}, batch {self.step_in_epoch}/"
+            f"{self.iters_per_epoch}, step {self.step}"
+        )
