@@ -94,7 +94,7 @@ class LanguageGuidedSwin(nn.Module):
         super().__init__()
         self.patch_embed = PatchEmbed(swin.embed_dim, swin.patch_size)
         total = sum(swin.depths)
-        rates = torch.linspace(0, swin.drop_path_rate, total).tolist() if total else []
+        rates = torch.linspace(0, swin.drop_path_rate, total, device="cpu").tolist()
         self.layers = nn.ModuleList()
         start = 0
         for i, depth in enumerate(swin.depths):

@@ -33,8 +33,9 @@ class MSDeformAttn(nn.Module):
         grid = grid.view(self.heads, 1, 1, 2).repeat(1, self.levels, self.points, 1)
         for i in range(self.points):
             grid[:, :, i, :] *= i + 1
+        bias = self.sampling_offsets.bias
         with torch.no_grad():
-            self.sampling_offsets.bias.copy_(grid.view(-1))
+            bias.copy_(grid.view(-1).to(bias.device)) if not bias.is_meta else None
         nn.init.zeros_(self.attention_weights.weight)
         nn.init.zeros_(self.attention_weights.bias)
         nn.init.xavier_uniform_(self.value_proj.weight)

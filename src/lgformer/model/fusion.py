@@ -10,6 +10,23 @@ import torch
 from torch import nn
 
 
+class InstanceNorm1d(nn.Module):
+    """Affine-free instance norm over the last axis of (B, C, N).
+
+    Same result as ``nn.InstanceNorm1d`` (biased variance, eps 1e-5), but a
+    single-pixel map (tiny images at stride 32) gives zeros instead of an error.
+    """
+
+    def __init__(self, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(-1, keepdim=True)
+        var = x.var(-1, keepdim=True, correction=0)
+        return (x - mean) * torch.rsqrt(var + self.eps)
+
+
 def _conv_gelu(c_in: int, c_out: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Conv1d(c_in, c_out, 1), nn.GELU(), nn.Dropout(dropout))
 
@@ -26,11 +43,11 @@ class VisionLanguageAttention(nn.Module):
         self.vis_dim = vis_dim
         self.text_dim = text_dim
         self.num_heads = num_heads
-        self.query = nn.Sequential(nn.Conv1d(vis_dim, vis_dim, 1), nn.InstanceNorm1d(vis_dim))
+        self.query = nn.Sequential(nn.Conv1d(vis_dim, vis_dim, 1), InstanceNorm1d())
         self.key = nn.Conv1d(text_dim, vis_dim, 1)
         self.value = nn.Conv1d(text_dim, vis_dim, 1)
-        self.W = nn.Sequential(nn.Conv1d(vis_dim, vis_dim, 1), nn.InstanceNorm1d(vis_dim))
-        self.sym_value = nn.Sequential(nn.Conv1d(vis_dim, text_dim, 1), nn.InstanceNorm1d(text_dim))
+        self.W = nn.Sequential(nn.Conv1d(vis_dim, vis_dim, 1), InstanceNorm1d())
+        self.sym_value = nn.Sequential(nn.Conv1d(vis_dim, text_dim, 1), InstanceNorm1d())
         self.sym_W = nn.Conv1d(text_dim, text_dim, 1)
 
     def forward(

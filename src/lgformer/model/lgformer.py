@@ -78,12 +78,14 @@ class LGFormer(nn.Module):
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         """Recompute Swin blocks and BERT layers in the backward pass to save memory."""
         self.backbone.set_grad_checkpointing(enabled)
+        bert = self.text_encoder
+        # transformers >= 5 renamed the switch; fall back for 4.x.
+        enable = getattr(bert, "activation_checkpointing_enable", None) or bert.gradient_checkpointing_enable
+        disable = getattr(bert, "activation_checkpointing_disable", None) or bert.gradient_checkpointing_disable
         if enabled:
-            self.text_encoder.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            enable({"use_reentrant": False})
         else:
-            self.text_encoder.gradient_checkpointing_disable()
+            disable()
 
     @torch.no_grad()
     def init_weights(self) -> None:
