@@ -80,8 +80,15 @@ class LGFormer(nn.Module):
         self.backbone.set_grad_checkpointing(enabled)
         bert = self.text_encoder
         # transformers >= 5 renamed the switch; fall back for 4.x.
-        enable = getattr(bert, "activation_checkpointing_enable", None) or bert.gradient_checkpointing_enable
-        disable = getattr(bert, "activation_checkpointing_disable", None) or bert.gradient_checkpointing_disable
+        new_api = hasattr(bert, "activation_checkpointing_enable")
+        enable = (
+            bert.activation_checkpointing_enable if new_api else bert.gradient_checkpointing_enable
+        )
+        disable = (
+            bert.activation_checkpointing_disable
+            if new_api
+            else bert.gradient_checkpointing_disable
+        )
         if enabled:
             enable({"use_reentrant": False})
         else:
