@@ -44,15 +44,15 @@ def _torch_load(path: Path) -> object:
     torch.serialization.add_safe_globals([argparse.Namespace])
     try:
         return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-    except RuntimeError as err:
-        if "mmap" not in str(err) and "zip" not in str(err):
-            raise LGFormerError(f"cannot read checkpoint {path}: {err}") from err
-        # Legacy (non-zip) serialisation cannot be memory-mapped.
+    except Exception:  # noqa: BLE001 - legacy (non-zip) files cannot be memory-mapped
+        pass
+    try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors come in many types
         raise LGFormerError(
-            f"cannot read checkpoint {path}: {err}. If you trust this file and it stores "
-            "arbitrary Python objects, re-save its 'model' entry with torch.save."
+            f"cannot read checkpoint {path}: {str(err).splitlines()[0]}. It is not a "
+            "torch.save file of tensors; if it stores other Python objects and you trust it, "
+            "re-save its 'model' entry with torch.save."
         ) from err
 
 

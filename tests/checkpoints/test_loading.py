@@ -1,0 +1,126 @@
+"""Loading released-format and own checkpoints, and the errors for wrong ones."""
+
+import argparse
+
+import pytest
+import torch
+
+from lgformer.checkpoints import (
+    infer_config,
+    load_checkpoint_into,
+    load_model,
+    read_checkpoint,
+    save_model,
+)
+from lgformer.config import build_config
+from lgformer.errors import CheckpointMismatchError, LGFormerError
+from lgformer.model import build_lgformer
+from tests.conftest import make_tiny_model
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sb = b.state_dict()
+    return all(torch.equal(v, sb[k]) for k, v in a.state_dict().items())
+
+
+@pytest.mark.parametrize("layout", ["bare", "wrapped", "module_prefix", "wrapped_module_prefix"])
+def test_released_layouts_load_into_a_model(tmp_path, layout):
+    source = make_tiny_model(seed=1)
+    sd = source.state_dict()
+    if "module" in layout:
+        sd = {f"module.{k}": v for k, v in sd.items()}
+    obj = (
+        {"model": sd, "args": argparse.Namespace(lr=5e-5), "epoch": 39}
+        if "wrapped" in layout
+        else sd
+    )
+    path = tmp_path / "ckpt.pth"
+    torch.save(obj, path)
+    target = make_tiny_model(seed=2)
+    assert not _same_weights(source, target)
+    load_checkpoint_into(target, path)
+    assert _same_weights(source, target)
+
+
+def test_load_model_infers_the_config_of_a_released_style_checkpoint(tmp_path):
+    source = make_tiny_model(seed=1)
+    path = tmp_path / "released.pth"
+    torch.save({"model": source.state_dict()}, path)
+    cfg = infer_config(read_checkpoint(path)[0])
+    assert cfg.swin.window_size == 4 and cfg.swin.depths == (1, 2, 1, 1)
+    assert cfg.text.hidden_size == 32 and cfg.max_words == 20
+    model = load_model(path)
+    assert not model.training and _same_weights(source, model)
+
+
+def test_safetensors_round_trip_keeps_config_and_outputs(tmp_path):
+    source = make_tiny_model(seed=4)
+    path = save_model(source, tmp_path / "m.safetensors")
+    loaded = load_model(path)
+    assert loaded.config == source.config
+    image = torch.randn(1, 3, 64, 64)
+    ids = torch.tensor([[101, 5, 6, 102] + [0] * 16])
+    mask = (ids > 0).long()
+    torch.testing.assert_close(
+        loaded(image, ids, mask).pred_logits, source(image, ids, mask).pred_logits
+    )
+
+
+def test_wrong_window_names_keys_and_cause(tmp_path):
+    path = tmp_path / "w4.pth"
+    torch.save({"model": make_tiny_model().state_dict()}, path)
+    cfg = build_config("test_tiny")
+    cfg.swin.window_size = 7
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_checkpoint_into(build_lgformer(cfg), path)
+    msg = str(err.value)
+    assert "backbone.layers.0.blocks.0.attn.relative_position_bias_table" in msg
+    assert "window 4" in msg and "window 7" in msg
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path):
+    sd = make_tiny_model().state_dict()
+    del sd["classifier.txt_proj.weight"]
+    sd["classifier.extra.weight"] = torch.zeros(3)
+    path = tmp_path / "broken.pth"
+    torch.save(sd, path)
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_checkpoint_into(make_tiny_model(), path)
+    msg = str(err.value)
+    assert "missing from the checkpoint (1)" in msg and "classifier.txt_proj.weight" in msg
+    assert "unexpected in the checkpoint (1)" in msg and "classifier.extra.weight" in msg
+
+
+def test_swin_size_mismatch_is_explained(tmp_path):
+    path = tmp_path / "t.pth"
+    torch.save(make_tiny_model().state_dict(), path)
+    cfg = build_config("test_tiny")
+    cfg.swin.embed_dim = 32
+    with pytest.raises(CheckpointMismatchError, match="embed_dim 16"):
+        load_checkpoint_into(build_lgformer(cfg), path)
+
+
+def test_swin_imagenet_checkpoint_is_recognised(tmp_path):
+    path = tmp_path / "swin.pth"
+    torch.save(
+        {
+            "model": {
+                "patch_embed.proj.weight": torch.zeros(16, 3, 4, 4),
+                "layers.0.blocks.0.norm1.weight": torch.zeros(16),
+            }
+        },
+        path,
+    )
+    with pytest.raises(CheckpointMismatchError, match="Swin ImageNet checkpoint"):
+        load_checkpoint_into(make_tiny_model(), path)
+    with pytest.raises(LGFormerError, match="not an LGFormer checkpoint"):
+        load_model(path)
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    with pytest.raises(LGFormerError, match="not found"):
+        load_model(tmp_path / "nope.pth")
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(LGFormerError, match="cannot read"):
+        load_model(junk)
