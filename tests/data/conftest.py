@@ -1,6 +1,6 @@
 import pytest
 
-from refer_fixtures import ReferFixture, build_refer
+from tests.refer_fixtures import ReferFixture, build_refer
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from pycocotools import mask as mask_utils
 
 from lgformer.data.masks import segmentation_to_mask
 from lgformer.errors import LGFormerError
-from refer_fixtures import rect, rect_mask, uncompressed_rle
+from tests.refer_fixtures import rect, rect_mask, uncompressed_rle
 
 
 def test_single_polygon_covers_the_hand_computed_rectangle():

@@ -9,7 +9,7 @@ from lgformer.data.refer import load_refer
 from lgformer.data.refer_layout import in_split
 from lgformer.errors import LGFormerError
 from lgformer.tokenizer import SentenceTokenizer
-from refer_fixtures import IMAGES, REFS, build_refer
+from tests.refer_fixtures import IMAGES, REFS, build_refer
 
 
 def _load(fx, split, **kw):

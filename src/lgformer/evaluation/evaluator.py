@@ -1,0 +1,146 @@
+"""The evaluation loop: many sentences per forward pass, workers, progress bar, torchrun.
+
+Every sentence is a sample (spec section 9). A batch holds consecutive
+sentences, so the image of a ref is repeated once per sentence and batches
+run across refs; the model sees exactly what it would see one sentence at a
+time, and the numbers come from exact per-sample pixel counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from lgformer.data.datasets import ReferEvalDataset, collate_samples
+from lgformer.evaluation.accumulator import IoUAccumulator
+from lgformer.evaluation.distributed import ProcessInfo, ShardSampler
+from lgformer.evaluation.metrics import (
+    SegmentationMetrics,
+    intersection_union,
+    per_sample_iou,
+    predict_foreground,
+)
+
+RESOLUTIONS = ("input", "original")
+
+
+@dataclass
+class EvaluationResult:
+    """Metrics and the per-sample records they came from (all (N,) arrays, dataset order)."""
+
+    metrics: SegmentationMetrics
+    resolution: str
+    ref_ids: np.ndarray
+    sent_ids: np.ndarray
+    intersections: np.ndarray
+    unions: np.ndarray
+
+    @property
+    def ious(self) -> np.ndarray:
+        """(N,) float64 per-sample IoU (0 for an empty union)."""
+        return per_sample_iou(self.intersections, self.unions)
+
+
+def evaluate(
+    model: torch.nn.Module,
+    dataset: ReferEvalDataset,
+    *,
+    batch_size: int = 16,
+    num_workers: int = 2,
+    device: str | torch.device = "cpu",
+    resolution: str = "input",
+    process: ProcessInfo | None = None,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Evaluate ``model`` on every sample of ``dataset``.
+
+    Args:
+        model: maps (image (B,3,S,S), token_ids (B,L), attention_mask (B,L)) to an
+            output with ``pred_logits`` (B,1,S,S) (``LGFormer``).
+        dataset: the samples; with ``resolution="original"`` it must have been
+            built with ``keep_original=True``.
+        batch_size: sentences per forward pass. It does not change the metrics.
+        num_workers: DataLoader worker processes (0 loads in this process).
+        device: where the model runs.
+        resolution: ``"input"`` compares at S x S with the nearest-resized target
+            (the paper's protocol); ``"original"`` upsamples the logits
+            bilinearly to the image size and compares with the full mask.
+        process: this process's shard under torchrun (``init_distributed``);
+            every rank returns the same, complete result.
+        progress: show a progress bar (rank 0 only).
+    """
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    if resolution == "original" and not dataset.keep_original:
+        raise ValueError("resolution='original' needs ReferEvalDataset(..., keep_original=True)")
+    process = process or ProcessInfo()
+    device = torch.device(device)
+    sampler = ShardSampler(len(dataset), process.rank, process.world_size)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate_samples,
+        pin_memory=device.type == "cuda",
+    )
+    acc = IoUAccumulator()
+    was_training = model.training
+    model.eval()
+    bar = tqdm(
+        total=len(sampler),
+        unit="sample",
+        desc=f"evaluating ({resolution} resolution)",
+        disable=not (progress and process.is_main),
+        dynamic_ncols=True,
+    )
+    with torch.inference_mode(), bar:
+        for batch in loader:
+            logits = model(
+                batch["image"].to(device, non_blocking=True),
+                batch["token_ids"].to(device, non_blocking=True),
+                batch["attention_mask"].to(device, non_blocking=True),
+            ).pred_logits  # (B, 1, S, S)
+            inter, union = _batch_counts(logits, batch, resolution, device)
+            acc.add(inter, union, batch["index"])
+            bar.update(len(batch["index"]))
+    model.train(was_training)
+
+    acc = acc.synchronize()
+    indices, inter, union = acc.records()
+    if len(indices) != len(dataset):
+        raise RuntimeError(f"evaluated {len(indices)} of {len(dataset)} samples")
+    split = dataset.split
+    ref_ids = np.asarray([r.ref_id for r in split.refs], dtype=np.int64)[split.sent_ref[indices]]
+    return EvaluationResult(
+        metrics=acc.compute(),
+        resolution=resolution,
+        ref_ids=ref_ids,
+        sent_ids=split.sent_ids[indices],
+        intersections=inter,
+        unions=union,
+    )
+
+
+def _batch_counts(
+    logits: torch.Tensor, batch: dict, resolution: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) intersections and unions of one batch at the requested resolution."""
+    if resolution == "input":
+        target = batch["target"].to(device, non_blocking=True)  # (B, S, S)
+        return intersection_union(predict_foreground(logits[:, 0]), target > 0.5)
+    inters, unions = [], []
+    for logit, mask in zip(logits, batch["orig_mask"], strict=True):
+        # (1, 1, S, S) -> (1, 1, H, W): every image has its own size.
+        up = F.interpolate(
+            logit[None].float(), size=tuple(mask.shape), mode="bilinear", align_corners=False
+        )
+        i, u = intersection_union(predict_foreground(up[0]), mask[None].to(device))
+        inters.append(i)
+        unions.append(u)
+    return torch.cat(inters), torch.cat(unions)

@@ -1,0 +1,64 @@
+"""Evaluation output: a text table, a JSON summary and a per-sample CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from lgformer.evaluation.evaluator import EvaluationResult
+
+
+def format_table(result: EvaluationResult, title: str = "") -> str:
+    """The metrics as a two-column text table, percent with two decimals."""
+    rows = [(k, f"{v:.2f}") for k, v in result.metrics.as_dict().items() if k != "num_samples"]
+    rows.append(("samples", str(result.metrics.num_samples)))
+    rows.append(("resolution", result.resolution))
+    width = max(len(k) for k, _ in rows)
+    value_width = max(len(v) for _, v in rows)
+    rule = "-" * (width + value_width + 3)
+    lines = [title, rule] if title else [rule]
+    lines += [f"{k:<{width}}   {v:>{value_width}}" for k, v in rows]
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def summary(result: EvaluationResult, **context: Any) -> dict[str, Any]:
+    """A JSON-ready summary: ``context`` (dataset, split, checkpoint, ...), the
+    resolution, the sample count and the rounded metrics."""
+    metrics = result.metrics.as_dict()
+    num_samples = metrics.pop("num_samples")
+    return {
+        **context,
+        "resolution": result.resolution,
+        "num_samples": num_samples,
+        "metrics": metrics,
+    }
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def write_per_sample_csv(path: str | Path, result: EvaluationResult) -> Path:
+    """One row per sample: ref_id, sent_id, intersection, union, iou (6 decimals)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ref_id", "sent_id", "intersection", "union", "iou"])
+        rows = zip(
+            result.ref_ids.tolist(),
+            result.sent_ids.tolist(),
+            result.intersections.tolist(),
+            result.unions.tolist(),
+            result.ious.tolist(),
+            strict=True,
+        )
+        for ref_id, sent_id, inter, union, iou in rows:
+            writer.writerow([ref_id, sent_id, inter, union, f"{iou:.6f}"])
+    return path

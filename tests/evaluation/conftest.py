@@ -1,0 +1,19 @@
+import warnings
+
+import pytest
+
+from lgformer.data.refer import ReferSplit, load_refer
+from tests.refer_fixtures import ReferFixture, build_refer
+
+
+@pytest.fixture
+def refcoco(tmp_path) -> ReferFixture:
+    return build_refer(tmp_path)
+
+
+@pytest.fixture
+def test_split(refcoco) -> ReferSplit:
+    """The 7 sentences of refs 5-9 (testA, testB, testAB, test, testC)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one fixture sentence is truncated on purpose
+        return load_refer(refcoco.root, "refcoco", "unc", "test")
