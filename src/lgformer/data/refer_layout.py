@@ -26,6 +26,8 @@ SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
         "unc": ("train", "val", "test", "testA", "testB", "testC"),
         "berkeley": ("train", "val", "test"),
     },
+    # The synthetic benchmark written by `lgformer synth` (lgformer.data.synthetic).
+    "synthetic": {"unc": ("train", "val", "testA", "testB")},
 }
 
 IMAGE_DIRS: dict[str, tuple[str, ...]] = {
@@ -33,6 +35,7 @@ IMAGE_DIRS: dict[str, tuple[str, ...]] = {
     "refcoco+": ("images", "mscoco", "images", "train2014"),
     "refcocog": ("images", "mscoco", "images", "train2014"),
     "refclef": ("images", "saiapr_tc-12"),
+    "synthetic": ("images", "synthetic"),
 }
 
 
