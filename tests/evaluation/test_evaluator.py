@@ -70,6 +70,7 @@ def test_tiny_lgformer_batch_1_vs_8(test_split, tiny_model):
                 item["image"][None], item["token_ids"][None], item["attention_mask"][None]
             ).pred_logits
             near_zero.append(int((logits.abs() < 1e-4).sum()))
+    print("pixels with |logit| < 1e-4:", near_zero)
     diff = np.abs(one.intersections - eight.intersections) + np.abs(one.unions - eight.unions)
     assert (diff <= np.array(near_zero)).all()
     if not any(near_zero):

@@ -1,0 +1,127 @@
+"""``lgformer evaluate``: the paper's metrics for a checkpoint on a REFER split.
+
+Runs as one process or under ``torchrun --nproc_per_node N`` (each process
+evaluates a contiguous shard; the results are gathered and are identical to
+one process). Only rank 0 prints and writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+HELP = "Evaluate a checkpoint on a REFER dataset split (the paper's protocol)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint", required=True, help="released .pth, training .pt or .safetensors"
+    )
+    parser.add_argument(
+        "--data-root", required=True, type=Path, help="holds <dataset>/ and images/ (REFER layout)"
+    )
+    parser.add_argument("--dataset", default="refcoco", help="refcoco, refcoco+, refcocog, refclef")
+    parser.add_argument("--split-by", default="unc", help="unc, google, umd or berkeley")
+    parser.add_argument("--split", default="val", help="train, val, test, testA, testB (, testC)")
+    parser.add_argument(
+        "--resolution",
+        choices=("input", "original"),
+        default="input",
+        help="input: compare at the model input size, the paper's protocol (default); "
+        "original: upsample the logits to each image's size (stricter)",
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="sentences per forward pass")
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="data loading worker processes per evaluating process",
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=480, help="model input size (480; at least 64)"
+    )
+    parser.add_argument("--output", type=Path, default=None, help="write a JSON summary here")
+    parser.add_argument(
+        "--per-sample", type=Path, default=None, help="write ref_id,sent_id,intersection,union,iou"
+    )
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from lgformer.checkpoints import load_model
+    from lgformer.data.datasets import ReferEvalDataset
+    from lgformer.data.refer import load_refer
+    from lgformer.errors import LGFormerError
+    from lgformer.evaluation import evaluate, init_distributed, shutdown_distributed
+    from lgformer.evaluation.report import (
+        format_table,
+        summary,
+        write_json,
+        write_per_sample_csv,
+    )
+    from lgformer.tokenizer import SentenceTokenizer
+
+    if args.batch_size < 1 or args.num_workers < 0 or args.image_size < 64:
+        raise LGFormerError("--batch-size must be >= 1, --num-workers >= 0, --image-size >= 64")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise LGFormerError(f"--device {device}: CUDA is not available here")
+    process = init_distributed(device)
+    try:
+        if torch.device(device).type == "cuda" and process.world_size > 1:
+            device = f"cuda:{process.local_rank}"
+        # Data first: a wrong path fails in seconds, before a large checkpoint loads.
+        started = time.perf_counter()
+        split = load_refer(args.data_root, args.dataset, args.split_by, args.split)
+        model = load_model(args.checkpoint, device)
+        max_words = model.config.max_words
+        if split.token_ids.shape[1] != max_words:
+            split = load_refer(
+                args.data_root,
+                args.dataset,
+                args.split_by,
+                args.split,
+                tokenizer=SentenceTokenizer(max_words=max_words),
+            )
+        if process.is_main:
+            print(f"{split.describe()}; loaded in {time.perf_counter() - started:.1f}s")
+        dataset = ReferEvalDataset(
+            split, image_size=args.image_size, keep_original=args.resolution == "original"
+        )
+        started = time.perf_counter()
+        result = evaluate(
+            model,
+            dataset,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            device=device,
+            resolution=args.resolution,
+            process=process,
+            progress=not args.no_progress,
+        )
+        seconds = time.perf_counter() - started
+        if not process.is_main:
+            return 0
+        title = f"{args.dataset}({args.split_by}) {args.split} - {args.checkpoint}"
+        print(format_table(result, title))
+        print(f"{len(dataset)} samples in {seconds:.1f}s ({len(dataset) / seconds:.1f} samples/s)")
+        context = {
+            "dataset": args.dataset,
+            "split_by": args.split_by,
+            "split": args.split,
+            "checkpoint": str(args.checkpoint),
+            "image_size": args.image_size,
+            "world_size": process.world_size,
+        }
+        if args.output:
+            print(f"summary -> {write_json(args.output, summary(result, **context))}")
+        if args.per_sample:
+            print(f"per-sample results -> {write_per_sample_csv(args.per_sample, result)}")
+        return 0
+    finally:
+        shutdown_distributed(process)
