@@ -146,6 +146,7 @@ class TrainConfig:
             raise LGFormerError("optim.batch_size and optim.epochs must be positive")
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        self.model.build()  # unknown presets and override keys fail now, not mid-launch
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")

@@ -1,7 +1,8 @@
 """Validation during training: overall IoU, mean IoU and precision@K over a split.
 
-Each process evaluates its shard of the samples; the sums are all-reduced, so
-every process returns the same numbers for the whole split.
+Each process evaluates its shard; ``IoUAccumulator`` gathers the exact
+per-sample counts, so every process returns the numbers of the whole split
+(identical to a single process).
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from lgformer.engine.distributed import DistInfo, all_reduce_sum
+from lgformer.engine.distributed import DistInfo
 from lgformer.engine.precision import Precision
 from lgformer.engine.sampler import ResumableSampler
-
-THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+from lgformer.evaluation import IoUAccumulator, predict_foreground
 
 
 @torch.no_grad()
@@ -44,6 +44,7 @@ def validate(
     sampler = ResumableSampler(
         len(dataset), num_replicas=info.world_size, rank=info.rank, shuffle=False, pad=False
     )
+    order = sampler.epoch_indices()  # dataset positions of this shard, in loader order
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -52,33 +53,20 @@ def validate(
         collate_fn=collate_fn,
         pin_memory=device.type == "cuda",
     )
-    # intersection, union, sum of per-sample IoU, samples, then one count per threshold
-    sums = torch.zeros(4 + len(THRESHOLDS), dtype=torch.float64, device=device)
+    acc = IoUAccumulator()
+    seen = 0
     for batch in tqdm(loader, desc="validate", leave=False, disable=not progress):
-        image = batch["image"].to(device, non_blocking=True)
-        target = batch["target"].to(device, non_blocking=True) > 0.5  # (B, S, S)
         with precision.autocast():
             logits = model(
-                image,
-                batch["token_ids"].to(device, non_blocking=True),
-                batch["attention_mask"].to(device, non_blocking=True),
+                batch["image"].to(device, non_blocking=True),  # (B, 3, S, S)
+                batch["token_ids"].to(device, non_blocking=True),  # (B, L)
+                batch["attention_mask"].to(device, non_blocking=True),  # (B, L)
             ).pred_logits  # (B, 1, S, S)
-        pred = logits[:, 0] > 0  # sigmoid > 0.5
-        inter = (pred & target).flatten(1).sum(1).double()  # (B,)
-        union = (pred | target).flatten(1).sum(1).double()
-        iou = torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(union))
-        sums[0] += inter.sum()
-        sums[1] += union.sum()
-        sums[2] += iou.sum()
-        sums[3] += iou.numel()
-        for k, thr in enumerate(THRESHOLDS):
-            sums[4 + k] += (iou >= thr).sum()
-    all_reduce_sum(sums)
-    count = max(sums[3].item(), 1.0)
-    metrics = {
-        "overall_iou": 100.0 * sums[0].item() / max(sums[1].item(), 1.0),
-        "mean_iou": 100.0 * sums[2].item() / count,
-    }
-    for k, thr in enumerate(THRESHOLDS):
-        metrics[f"precision@{thr}"] = 100.0 * sums[4 + k].item() / count
-    return metrics
+        target = batch["target"].to(device, non_blocking=True)  # (B, S, S)
+        count = logits.shape[0]
+        acc.update(predict_foreground(logits[:, 0]), target > 0.5, order[seen : seen + count])
+        seen += count
+    metrics = acc.synchronize().compute()
+    out = {"overall_iou": metrics.overall_iou, "mean_iou": metrics.mean_iou}
+    out.update({f"precision@{k:g}": v for k, v in metrics.precision.items()})
+    return out

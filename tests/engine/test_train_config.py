@@ -1,0 +1,54 @@
+import pytest
+import yaml
+
+from lgformer.engine.config import TrainConfig, load_train_config, parse_override
+from lgformer.errors import LGFormerError
+
+
+def test_defaults_are_the_released_recipe():
+    cfg = TrainConfig()
+    assert cfg.model.preset == "swin_base_w12"
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.epochs) == (5e-5, 1e-2, 40)
+    assert (cfg.optim.batch_size, cfg.optim.precision, cfg.optim.pos_weight) == (16, "fp16", 1.1)
+    assert cfg.data.image_size == 480 and not cfg.optim.train_bert_embeddings
+
+
+def test_merge_order_defaults_file_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  lr: 5e-5\n  epochs: 3\ndata:\n  dataset: refcoco+\n")
+    cfg = load_train_config(path, ["optim.epochs=7", "optim.grad_clip=1", "init.bert=minilm"])
+    assert cfg.optim.lr == 5e-5 and isinstance(cfg.optim.lr, float)  # "5e-5" is a YAML string
+    assert cfg.optim.epochs == 7 and cfg.optim.grad_clip == 1.0
+    assert cfg.data.dataset == "refcoco+" and cfg.data.split_by == "unc"
+    assert cfg.init.bert == "minilm"
+
+
+def test_round_trip_through_yaml(tmp_path):
+    cfg = load_train_config(None, ["model.overrides={text: {hidden_dropout_prob: 0.0}}"])
+    cfg.save(tmp_path / "config.yaml")
+    again = load_train_config(tmp_path / "config.yaml")
+    assert again == cfg
+    assert again.model.build().text.hidden_dropout_prob == 0.0
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["optim"]["betas"] == [0.9, 0.999]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lrr=1", "unknown config key"),
+        ("optim.lr=abc", "expected a number"),
+        ("optim.epochs=1.5", "expected an integer"),
+        ("optim.precision=fp8", "precision"),
+        ("model.preset=nope", "unknown preset"),
+        ("model.overrides={swin: {depthz: 1}}", "bad model config"),
+        ("noequals", "key=value"),
+    ],
+)
+def test_bad_values_raise_clear_errors(override, message):
+    with pytest.raises(LGFormerError, match=message):
+        load_train_config(None, [override])
+
+
+def test_parse_override_nested():
+    assert parse_override("a.b.c=[1, 2]") == {"a": {"b": {"c": [1, 2]}}}
+    assert parse_override("init.swin=null") == {"init": {"swin": None}}

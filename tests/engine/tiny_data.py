@@ -1,0 +1,82 @@
+"""A tiny in-memory referring dataset and a matching test config, for the engine tests.
+
+Each sample is a noisy S x S image with a bright square; the target is the
+square and the sentence is fixed. Items have the same keys as the REFER
+datasets (image, token_ids, attention_mask, target, ref_id, sent_id, index).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from lgformer.engine.config import TrainConfig, load_train_config
+
+
+class SquaresDataset(Dataset):
+    """``n`` samples of (3, size, size) images; target (size, size) 0/1."""
+
+    def __init__(self, n: int = 8, size: int = 32, seed: int = 0, max_words: int = 20) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        self.images = torch.randn(n, 3, size, size, generator=gen) * 0.3
+        self.targets = torch.zeros(n, size, size)
+        for i in range(n):
+            s = int(torch.randint(size // 4, size // 2, (1,), generator=gen))
+            y, x = (int(v) for v in torch.randint(0, size - s, (2,), generator=gen))
+            self.images[i, :, y : y + s, x : x + s] += 1.5
+            self.targets[i, y : y + s, x : x + s] = 1.0
+        self.token_ids = torch.zeros(max_words, dtype=torch.int64)
+        self.token_ids[:4] = torch.tensor([101, 1996, 2417, 102])  # [CLS] the box [SEP]
+        self.attention_mask = (self.token_ids > 0).long()
+        self.epochs_seen: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs_seen.append(epoch)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {
+            "image": self.images[index],
+            "token_ids": self.token_ids,
+            "attention_mask": self.attention_mask,
+            "target": self.targets[index],
+            "ref_id": index,
+            "sent_id": index,
+            "index": index,
+        }
+
+
+def squares_factory(n_train: int = 8, n_val: int = 4, size: int = 32):
+    """A ``run_training(datasets=...)`` factory over ``SquaresDataset``."""
+
+    def factory(cfg: TrainConfig, max_words: int):
+        train = SquaresDataset(n_train, size, seed=1, max_words=max_words)
+        val = SquaresDataset(n_val, size, seed=2, max_words=max_words) if n_val else None
+        return train, val, None
+
+    return factory
+
+
+def tiny_config(out_dir: Path, *overrides: str) -> TrainConfig:
+    """test_tiny on CPU, fp32, no bars or TensorBoard, batch 2, 2 epochs."""
+    base = [
+        "model.preset=test_tiny",
+        "device=cpu",
+        "optim.precision=fp32",
+        "optim.batch_size=2",
+        "optim.epochs=2",
+        "optim.lr=1e-3",
+        "data.num_workers=0",
+        f"output.dir={out_dir}",
+        "output.progress=false",
+        "output.tensorboard=false",
+        "output.log_every=1000",
+        "init.swin=null",
+        "init.bert=null",
+    ]
+    return load_train_config(None, [*base, *overrides])
