@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True,
         help="data root: writes <out>/synthetic/refs(unc).p, instances.json and "
-        "<out>/images/synthetic/*.png",
+        "<out>/images/synthetic/*.jpg",
     )  # fmt: skip
     parser.add_argument("--images", type=int, required=True, help="number of images (>= 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -73,8 +73,15 @@ def _annotation(obj: SceneObject, ann_id: int, image_id: int) -> dict[str, Any]:
         "area": float(obj.mask.sum()),
         "bbox": mask_bbox(obj.mask),
         "iscrowd": 0,
-        # Not in COCO; handy for analyses per attribute.
-        "attributes": {"shape": obj.shape, "colour": obj.colour, "size": obj.size},
+        # Not in COCO: what the sentences talk about, so any sentence can be re-checked
+        # (lgformer.data.synthetic.expressions.resolve) from the files alone.
+        "attributes": {
+            "shape": obj.shape,
+            "colour": obj.colour,
+            "size": obj.size,
+            "centre": [obj.cx, obj.cy],
+            "shape_area": obj.area,  # of the whole shape, occluded or not
+        },
     }
 
 
