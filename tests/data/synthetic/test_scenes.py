@@ -52,7 +52,7 @@ def test_masks_are_visible_parts_and_expressions_unique():
 def test_held_out_scenes_refer_only_to_held_out_pairs():
     for seed in range(10):
         image = build_image(np.random.default_rng(seed), 160, num_held_out=2)
-        assert sum(o.held_out for o in image.scene.objects) == 2
+        assert sum(o.held_out for o in image.scene.objects) >= 2
         for target in image.targets:
             obj = image.scene.objects[target.index]
             assert (obj.colour, obj.shape) in HELD_OUT_COMBOS

@@ -19,7 +19,7 @@ from lgformer.data.synthetic.attributes import HELD_OUT_COMBOS
 from lgformer.data.synthetic.build import build_image
 from lgformer.data.synthetic.expressions import resolve
 from lgformer.data.synthetic.phrasing import parse
-from lgformer.data.synthetic.writer import SPLITS, assign_splits
+from lgformer.data.synthetic.writer import SPLITS, TESTB_HELD_OUT, assign_splits
 from lgformer.errors import LGFormerError
 
 N, SEED, SIZE = 40, 3, 128
@@ -77,11 +77,8 @@ def test_polygons_decode_to_the_rendered_masks(dataset):
         by_image.setdefault(a["image_id"], []).append(a)
     splits = assign_splits(N, SEED)
     for index in range(0, N, 7):  # regenerate a few images and compare masks
-        held = 0 if splits[index] != "testB" else None
-        rng = np.random.default_rng([SEED, index])
-        if held is None:
-            held = 1 + int(rng.random() < 0.6)
-        image = build_image(rng, SIZE, num_held_out=held)
+        held = TESTB_HELD_OUT if splits[index] == "testB" else 0
+        image = build_image(np.random.default_rng([SEED, index]), SIZE, num_held_out=held)
         anns = by_image[index + 1]
         assert len(anns) == len(image.scene.objects)
         for obj, ann in zip(image.scene.objects, anns):
@@ -153,14 +150,12 @@ def test_bad_arguments(tmp_path):
     assert main(["synth", "--out", str(tmp_path), "--images", "2"]) == 2
 
 
-def test_loads_through_the_refer_loader(dataset, monkeypatch):
-    from lgformer.data import refer_layout
+def test_loads_through_the_refer_loader(dataset):
     from lgformer.data.refer import load_refer
+    from lgformer.data.refer_layout import IMAGE_DIRS
     from lgformer.data.synthetic.writer import DATASET, IMAGE_DIR, SPLIT_BY
 
-    if DATASET not in refer_layout.SPLITS:  # until the loader lists the synthetic dataset
-        monkeypatch.setitem(refer_layout.SPLITS, DATASET, {SPLIT_BY: SPLITS})
-        monkeypatch.setitem(refer_layout.IMAGE_DIRS, DATASET, IMAGE_DIR)
+    assert IMAGE_DIRS[DATASET] == IMAGE_DIR
     root, stats, _, _ = dataset
     for split in SPLITS:
         data = load_refer(root, DATASET, SPLIT_BY, split)

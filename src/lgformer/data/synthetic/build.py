@@ -55,8 +55,8 @@ def build_image(
     Args:
         rng: the only source of randomness.
         image_size: image side in pixels.
-        num_held_out: objects of testB-only colour+shape pairs; when positive,
-            only those are referred to (a testB image).
+        num_held_out: at least this many objects of testB-only colour+shape
+            pairs; when positive, only such objects are referred to (a testB image).
         sentences_per_target: at most this many sentences per target.
     """
     for _ in range(SCENE_TRIES):

@@ -24,7 +24,9 @@ def _edges(mask: np.ndarray) -> list[tuple[int, int, int]]:
         return []
     # Work on the bounding box only; (x0, y0) shifts the corners back.
     y0, x0 = int(rows[0]), int(cols[0])
-    m = np.pad(mask[y0 : rows[-1] + 1, x0 : cols[-1] + 1], 1)  # (h+2, w+2)
+    box = mask[y0 : rows[-1] + 1, x0 : cols[-1] + 1]
+    m = np.zeros((box.shape[0] + 2, box.shape[1] + 2), bool)  # (h+2, w+2), a False border
+    m[1:-1, 1:-1] = box
     inner = m[1:-1, 1:-1]
     found: list[tuple[int, int, int]] = []
     # Region on the right of each edge: a top edge runs east from the pixel's top-left corner,

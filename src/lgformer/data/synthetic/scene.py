@@ -82,7 +82,10 @@ class Scene:
 
 
 def _attributes(rng: np.random.Generator, n: int, n_held_out: int) -> list[tuple[str, str, str]]:
-    """``n`` (colour, shape, size) triples, the first ``n_held_out`` of testB-only pairs."""
+    """``n`` (colour, shape, size) triples, at least ``n_held_out`` of them testB-only pairs.
+
+    Without ``n_held_out`` no triple is a held-out pair.
+    """
     seen = combos(held_out=False)
     chosen: list[tuple[str, str, str]] = []
     held_out = combos(held_out=True)
@@ -98,7 +101,9 @@ def _attributes(rng: np.random.Generator, n: int, n_held_out: int) -> list[tuple
                 shape = SHAPES[rng.integers(len(SHAPES))]
             elif which == 2:
                 size = SIZES[1 - SIZES.index(size)]
-            if is_held_out(colour, shape):
+            # In testB scenes copies may be held-out pairs too: same-pair distractors
+            # ("the left red triangle") and more referred objects per image.
+            if is_held_out(colour, shape) and not n_held_out:
                 continue
         else:
             colour, shape = seen[rng.integers(len(seen))]
@@ -174,8 +179,9 @@ def sample_scene(
     Args:
         rng: the only source of randomness (same state, same scene).
         image_size: side of the square image in pixels.
-        num_held_out: how many objects of testB-only colour+shape pairs to
-            include (0 for train/val/testA scenes; the others never are such pairs).
+        num_held_out: at least this many objects of testB-only colour+shape
+            pairs (copies of them may add more); 0 for train/val/testA scenes,
+            which then hold no such pair at all.
         min_objects, max_objects: the object count is uniform in this range;
             an object that finds no valid place is dropped, so a scene may
             end up smaller (callers check).

@@ -42,6 +42,7 @@ EVAL_FRACTION = 0.1  # of the images, for each of val, testA and testB
 MIN_IMAGES = len(SPLITS)
 VERSION = 1
 JPEG_QUALITY = 95
+TESTB_HELD_OUT = 2  # held-out objects seeded into each testB scene (copies add more)
 
 
 def assign_splits(num_images: int, seed: int) -> list[str]:
@@ -176,7 +177,7 @@ def write_dataset(
     acc = _Accumulator()
     for index, split in enumerate(splits):
         rng = np.random.default_rng([seed, index])
-        held_out = 0 if split != "testB" else 1 + int(rng.random() < 0.6)
+        held_out = TESTB_HELD_OUT if split == "testB" else 0
         image = build_image(
             rng, image_size, num_held_out=held_out, sentences_per_target=sentences_per_ref
         )
