@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from lgformer.data.synthetic import write_dataset
 
     def progress(done: int, total: int) -> None:
-        if not args.quiet and (done % 500 == 0 or done == total):
-            print(f"\r{done}/{total} images", end="\n" if done == total else "", file=sys.stderr)
+        if not args.quiet and done % 1000 == 0 and done < total:
+            print(f"{done}/{total} images", file=sys.stderr, flush=True)
 
     start = time.perf_counter()
     stats = write_dataset(

@@ -85,6 +85,7 @@ def test_polygons_decode_to_the_rendered_masks(dataset):
             decoded = segmentation_to_mask(ann["segmentation"], SIZE, SIZE)
             iou = (decoded & obj.mask).sum() / (decoded | obj.mask).sum()
             assert iou > 0.95
+            assert np.array_equal(decoded, obj.mask)  # in fact exact, occluded or not
             assert ann["area"] == obj.mask.sum()
         path = root / "images" / "synthetic" / f"synthetic_{index + 1:06d}.jpg"
         stored = np.asarray(Image.open(path))
