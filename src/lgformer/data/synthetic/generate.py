@@ -39,7 +39,7 @@ MAX_RANK = 3  # "the third ... from the left" at most
 MAX_RELATIONS = 3  # stop collecting relation queries after this many (speed)
 
 
-def _attribute_queries(objects, target, image_size) -> list[Query]:
+def _attribute_queries(objects: SceneIndex, target: int, image_size: int) -> list[Query]:
     found = [AttributeRef(d) for d in all_descriptors(objects[target]) if d.num_attributes]
     found = [q for q in found if refers_uniquely(q, objects, target, image_size)]
     if not found:
@@ -51,7 +51,7 @@ def _attribute_queries(objects, target, image_size) -> list[Query]:
     ]
 
 
-def _ordinal_queries(objects, target, image_size) -> list[Query]:
+def _ordinal_queries(objects: SceneIndex, target: int, image_size: int) -> list[Query]:
     found: list[Query] = []
     for d in all_descriptors(objects[target]):
         members = group(d, objects)
@@ -67,7 +67,7 @@ def _ordinal_queries(objects, target, image_size) -> list[Query]:
     return found
 
 
-def _superlative_queries(objects, target, image_size) -> list[Query]:
+def _superlative_queries(objects: SceneIndex, target: int, image_size: int) -> list[Query]:
     found: list[Query] = []
     for d in all_descriptors(objects[target]):
         if d.size is not None or len(group(d, objects)) < 2:
@@ -79,7 +79,7 @@ def _superlative_queries(objects, target, image_size) -> list[Query]:
     return found
 
 
-def _landmark(objects, index, rng) -> Descriptor | None:
+def _landmark(objects: SceneIndex, index: int, rng: np.random.Generator) -> Descriptor | None:
     """A shortest descriptor that is unique to ``objects[index]`` (randomly among ties)."""
     unique = [
         d for d in all_descriptors(objects[index])
@@ -91,7 +91,9 @@ def _landmark(objects, index, rng) -> Descriptor | None:
     return fewest[int(rng.integers(len(fewest)))]
 
 
-def _relation_queries(objects, target, image_size, rng) -> list[Query]:
+def _relation_queries(
+    objects: SceneIndex, target: int, image_size: int, rng: np.random.Generator
+) -> list[Query]:
     own = [d for d in all_descriptors(objects[target]) if d.num_attributes]
     needed = [d for d in own if len(group(d, objects)) >= 2]
     found: list[Query] = []

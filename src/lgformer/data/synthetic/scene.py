@@ -122,9 +122,9 @@ def _centre(
     lo, hi = reach + 1.0, size - reach - 1.0
     partners = [o for o in placed if o.colour != colour]
     if partners and rng.random() < OVERLAP_PROBABILITY:
-        # Overlap: a centre a bit closer than touching distance to a partner of another colour.
+        # Overlap: centres at 56-84% of the sum of circumradii from a partner of another colour.
         p = partners[rng.integers(len(partners))]
-        dist = rng.uniform(0.7, 1.05) * (reach + CIRCUMRADIUS[p.shape] * p.radius) * 0.8
+        dist = rng.uniform(0.56, 0.84) * (reach + CIRCUMRADIUS[p.shape] * p.radius)
         t = rng.uniform(0, 2 * math.pi)
         cx, cy = p.cx + dist * math.cos(t), p.cy + dist * math.sin(t)
         return (cx, cy) if lo <= cx <= hi and lo <= cy <= hi else None
