@@ -37,7 +37,9 @@ class ReferEvalDataset(Dataset):
     """Every sentence of every ref is one sample, in file order (spec section 9).
 
     Consecutive samples share a ref, so the last ``cache_refs`` prepared
-    images and masks are kept (per worker process) and not decoded again.
+    images and masks are kept (per worker process) and not decoded again;
+    the sentences of one ref therefore share their image and mask tensors
+    (do not modify items in place).
 
     Args:
         split: the loaded split (``load_refer``).
