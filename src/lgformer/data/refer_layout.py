@@ -14,11 +14,13 @@ from pathlib import Path
 
 from lgformer.errors import LGFormerError
 
-# dataset -> splitBy -> the splits that exist in the released refs files.
+# dataset -> splitBy -> the splits that may be asked for. "test" is every ref whose
+# split contains "test" (testA and testB too, as in the REFER API). A known split
+# that a refs file happens not to contain fails later, naming the splits it has.
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     "refcoco": {
         "unc": ("train", "val", "test", "testA", "testB"),
-        "google": ("train", "val", "test"),
+        "google": ("train", "val", "test", "testA", "testB"),
     },
     "refcoco+": {"unc": ("train", "val", "test", "testA", "testB")},
     "refcocog": {"umd": ("train", "val", "test"), "google": ("train", "val")},
