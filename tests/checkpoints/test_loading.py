@@ -124,3 +124,31 @@ def test_unreadable_and_missing_files(tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(LGFormerError, match="cannot read"):
         load_model(junk)
+
+
+def test_half_precision_file_without_frozen_text_encoder(tmp_path):
+    from lgformer.checkpoints.bert import load_bert_weights
+
+    cfg = build_config("test_tiny")
+    cfg.text.hidden_size, cfg.text.num_hidden_layers = 384, 6
+    cfg.text.num_attention_heads, cfg.text.intermediate_size = 12, 1536
+    cfg.text.max_position_embeddings = 512
+    model = build_lgformer(cfg).eval()
+    load_bert_weights(model.text_encoder, "minilm")
+    full = save_model(model, tmp_path / "full.safetensors")
+    slim = save_model(
+        model, tmp_path / "slim.safetensors", dtype=torch.float16, text_encoder_source="minilm"
+    )
+    assert slim.stat().st_size < full.stat().st_size / 4
+    loaded = load_model(slim)
+    for key, value in model.state_dict().items():
+        other = loaded.state_dict()[key]
+        if key.startswith("text_encoder."):
+            assert torch.equal(other, value), key
+        else:
+            torch.testing.assert_close(other, value, rtol=1e-3, atol=1e-3)
+    # A fine-tuned text encoder must not be silently replaced by the pretrained one.
+    with torch.no_grad():
+        model.text_encoder.encoder.layer[0].output.dense.bias.add_(1)
+    with pytest.raises(LGFormerError, match="differs"):
+        save_model(model, tmp_path / "bad.safetensors", text_encoder_source="minilm")

@@ -17,6 +17,8 @@ from lgformer.errors import CheckpointMismatchError, LGFormerError
 from lgformer.model import LGFormer, build_lgformer
 
 CONFIG_METADATA_KEY = "lgformer_config"
+# A frozen text encoder may be left out of a file and re-read from its (installed) source.
+TEXT_SOURCE_METADATA_KEY = "lgformer_text_encoder_source"
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
@@ -65,6 +67,8 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]
             sd = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as err:
         raise LGFormerError(f"cannot read safetensors file {path}: {err}") from err
+    if TEXT_SOURCE_METADATA_KEY in meta:
+        sd.update(_text_encoder_weights(meta[TEXT_SOURCE_METADATA_KEY]))
     if CONFIG_METADATA_KEY in meta:
         return sd, json.loads(meta[CONFIG_METADATA_KEY])
     sibling = path.with_suffix(".json")
@@ -120,14 +124,47 @@ def load_model(
     return model.to(device).eval()
 
 
-def save_model(model: LGFormer, path: str | Path) -> Path:
-    """Writes weights and config to one ``.safetensors`` file (atomically)."""
+def _text_encoder_weights(source: str) -> dict[str, torch.Tensor]:
+    from lgformer.checkpoints.bert import read_bert_state_dict, resolve_bert_dir
+
+    return {
+        f"text_encoder.{k}": v for k, v in read_bert_state_dict(resolve_bert_dir(source)).items()
+    }
+
+
+def save_model(
+    model: LGFormer,
+    path: str | Path,
+    *,
+    dtype: torch.dtype | None = None,
+    text_encoder_source: str | None = None,
+) -> Path:
+    """Writes weights and config to one ``.safetensors`` file (atomically).
+
+    Args:
+        dtype: store floating-point tensors in this dtype (e.g. ``torch.float16``
+            to halve the file); loading casts back to the model's dtype.
+        text_encoder_source: leave the text encoder out of the file and record
+            where to re-read it (``"minilm"`` or a transformers directory). Only
+            allowed when the model's text encoder equals that source exactly.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {CONFIG_METADATA_KEY: json.dumps(model.config.to_dict())}
+    if text_encoder_source is not None:
+        source = _text_encoder_weights(text_encoder_source)
+        for key, value in source.items():
+            if key not in sd or not torch.equal(sd[key].to(value.dtype), value):
+                raise LGFormerError(
+                    f"cannot leave the text encoder out: {key} differs from {text_encoder_source}"
+                )
+        sd = {k: v for k, v in sd.items() if k not in source}
+        meta[TEXT_SOURCE_METADATA_KEY] = text_encoder_source
+    if dtype is not None:
+        sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(sd, str(tmp), metadata=meta)
     tmp.replace(path)
