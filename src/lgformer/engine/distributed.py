@@ -110,8 +110,13 @@ def wrap_ddp(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Modul
     if not info.enabled:
         return model
     ids = [device.index] if device.type == "cuda" else None
+    # The last stage's gates (res_gate, sym_res_gate) exist in the released checkpoints but
+    # feed nothing (the backbone returns the last fusion output), so some parameters never
+    # get a gradient; the released training also ran with find_unused_parameters=True.
     # Buffers (relative position indices, ...) are constants: no need to broadcast them.
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True
+    )
 
 
 def unwrap(model: nn.Module) -> nn.Module:

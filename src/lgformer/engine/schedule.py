@@ -60,8 +60,8 @@ class PolySchedule:
         self.iteration = int(state["iteration"])
         if int(state["total_iters"]) != self.total_iters or float(state["power"]) != self.power:
             warnings.warn(
-                f"schedule changed on resume: {state['total_iters']} -> {self.total_iters} "
-                f"iterations, power {state['power']} -> {self.power}",
+                f"schedule changed on resume: {state['total_iters']} iterations (power "
+                f"{state['power']}) -> {self.total_iters} (power {self.power})",
                 stacklevel=2,
             )
         self._apply()

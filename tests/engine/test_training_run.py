@@ -1,0 +1,69 @@
+"""Short end-to-end runs: the loss falls, checkpoints and logs appear, NaNs are handled."""
+
+import math
+
+import pytest
+import torch
+
+from lgformer.engine.checkpoint import load_checkpoint
+from lgformer.engine.run import run_training
+from lgformer.engine.trainer import TrainingDivergedError
+
+from .tiny_data import SquaresDataset, squares_factory, tiny_config
+
+
+def test_loss_falls_and_outputs_are_written(tmp_path):
+    cfg = tiny_config(
+        tmp_path, "optim.epochs=10", "optim.batch_size=4", "optim.lr=3e-3",
+        "output.tensorboard=true", "output.log_every=5",
+    )  # fmt: skip
+    trainer = run_training(cfg, datasets=squares_factory(n_train=8, n_val=4, size=32))
+    losses = trainer.loss_history
+    assert len(losses) == 20 and all(math.isfinite(x) for x in losses)
+    assert sum(losses[-4:]) / 4 < 0.4 * sum(losses[:2]) / 2
+    assert trainer.metrics["overall_iou"] > 30.0
+
+    assert {"last.pt", "best.pt", "config.yaml", "tensorboard"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["best_iou"] == pytest.approx(best["metrics"]["overall_iou"])
+    assert best["model_config"] == trainer.model.config.to_dict()
+    assert best["config"]["optim"]["lr"] == 3e-3
+
+    # A training checkpoint is a model file for the rest of the package.
+    from lgformer.checkpoints import load_model
+
+    model = load_model(tmp_path / "last.pt")
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value.cpu()), key
+
+
+class _PoisonedSquares(SquaresDataset):
+    def __init__(self, poisoned: set[int]):
+        super().__init__(8, 32, seed=1)
+        for i in poisoned:
+            self.images[i] = float("nan")
+
+
+def _poisoned_factory(poisoned):
+    return lambda cfg, max_words: (_PoisonedSquares(poisoned), None, None)
+
+
+def test_a_non_finite_loss_skips_the_step(tmp_path):
+    cfg = tiny_config(tmp_path, "optim.epochs=1", "validate=false")
+    with pytest.warns(UserWarning, match="step skipped"):
+        trainer = run_training(cfg, datasets=_poisoned_factory({3}))
+    assert sum(not math.isfinite(x) for x in trainer.loss_history) == 1
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert trainer.step == 4
+
+
+def test_repeated_non_finite_losses_abort_with_a_checkpoint(tmp_path):
+    cfg = tiny_config(tmp_path, "optim.epochs=1", "optim.max_bad_steps=2", "validate=false")
+    with pytest.warns(UserWarning), pytest.raises(TrainingDivergedError, match="2 steps in a row"):
+        run_training(cfg, datasets=_poisoned_factory(set(range(8))))
+    saved = load_checkpoint(tmp_path / "diverged.pt")
+    assert saved["step"] == 2 and saved["bad_steps"] == 2
+    assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
