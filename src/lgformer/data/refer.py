@@ -10,9 +10,12 @@ read and a mask decode.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,10 +121,34 @@ def load_refer(
             f"no {dataset}/ directory under the data root {root}; "
             "expected <root>/<dataset>/refs(<splitBy>).p and instances.json"
         )
-    refs = _select(_load_refs(refs_path(root, dataset, split_by)), split, dataset, split_by)
-    images, anns = _load_instances(instances_path(root, dataset), refs)
-    folder = image_dir(root, dataset)
+    # Parsing and indexing create millions of small containers; the cyclic garbage
+    # collector would rescan them over and over (3x slower at RefCOCO scale).
+    with _gc_paused():
+        refs = _select(_load_refs(refs_path(root, dataset, split_by)), split, dataset, split_by)
+        images, anns = _load_instances(instances_path(root, dataset), refs)
+        records, sent_ids, sentences = _index(refs, images, anns, image_dir(root, dataset))
+        if check_images:
+            _check_images(records)
+        tokenizer = tokenizer or SentenceTokenizer()
+        token_ids, attention_mask = tokenize_sentences(tokenizer, sentences)
+    counts = [r.num_sentences for r in records]
+    return ReferSplit(
+        dataset=dataset,
+        split_by=split_by,
+        split=split,
+        refs=records,
+        sent_ids=np.asarray(sent_ids, dtype=np.int64),
+        sent_ref=np.repeat(np.arange(len(records), dtype=np.int64), counts),
+        sentences=sentences,
+        token_ids=token_ids,
+        attention_mask=attention_mask,
+    )
 
+
+def _index(
+    refs: list[dict], images: dict[int, dict], anns: dict[int, dict], folder: Path
+) -> tuple[list[ReferRef], list[int], list[str]]:
+    """Refs -> records, plus the sent_id and raw text of every sentence in order."""
     records: list[ReferRef] = []
     sent_ids: list[int] = []
     sentences: list[str] = []
@@ -157,23 +184,19 @@ def load_refer(
             sent_ids.append(int(sent_id))
             # The released pipeline tokenises the raw sentence, not the cleaned 'sent'.
             sentences.append(sent.get("raw", sent.get("sent", "")))
-    if check_images:
-        _check_images(records)
+    return records, sent_ids, sentences
 
-    tokenizer = tokenizer or SentenceTokenizer()
-    token_ids, attention_mask = tokenize_sentences(tokenizer, sentences)
-    counts = [r.num_sentences for r in records]
-    return ReferSplit(
-        dataset=dataset,
-        split_by=split_by,
-        split=split,
-        refs=records,
-        sent_ids=np.asarray(sent_ids, dtype=np.int64),
-        sent_ref=np.repeat(np.arange(len(records), dtype=np.int64), counts),
-        sentences=sentences,
-        token_ids=token_ids,
-        attention_mask=attention_mask,
-    )
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restored on exit, also on errors)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _load_refs(path: Path) -> list[dict]:
