@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
+from lgformer.engine.build import build_model
 from lgformer.engine.checkpoint import load_checkpoint
+from lgformer.engine.rng import seed_everything
 from lgformer.engine.run import run_training
 from lgformer.engine.trainer import TrainingDivergedError
 
@@ -67,3 +69,23 @@ def test_repeated_non_finite_losses_abort_with_a_checkpoint(tmp_path):
     saved = load_checkpoint(tmp_path / "diverged.pt")
     assert saved["step"] == 2 and saved["bad_steps"] == 2
     assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
+
+
+def test_gradient_checkpointing_changes_nothing_with_frozen_embeddings(tmp_path):
+    """Recomputation must still reach every BERT layer although the embeddings are frozen."""
+    data = squares_factory(n_train=4, n_val=0, size=32)
+    runs = []
+    for flag in ("false", "true"):
+        cfg = tiny_config(
+            tmp_path / flag, "optim.epochs=1", "validate=false", f"model.grad_checkpointing={flag}",
+            "model.overrides={text: {hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0}}",
+        )  # fmt: skip
+        runs.append(run_training(cfg, datasets=data))
+    plain, ckpt = runs
+    assert ckpt.loss_history == pytest.approx(plain.loss_history, rel=1e-6)
+    seed_everything(0)
+    initial = build_model(cfg, load_pretrained=False).state_dict()
+    layer = "text_encoder.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(ckpt.model.state_dict()[layer], initial[layer])  # BERT did train
+    for (name, a), b in zip(plain.model.named_parameters(), ckpt.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name

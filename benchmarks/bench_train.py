@@ -1,0 +1,172 @@
+"""Training step time and peak memory of an LGFormer preset (the real ``Trainer.train_step``).
+
+    # CPU, the synthetic benchmark's model
+    python benchmarks/bench_train.py --preset synthetic_small --size 160 --batch 8 --threads 2
+    # GPU, the released config: fp16 and bf16, with and without gradient checkpointing
+    python benchmarks/bench_train.py --device cuda --preset swin_base_w12 --size 480 --batch 8 \\
+        --precision fp16 bf16 --checkpointing off on
+
+Each combination builds a fresh model and optimizer, runs ``--warmup`` untimed
+steps (optimizer states get allocated there) and ``--steps`` timed ones on one
+random batch, and prints the median and min step time, images per second and
+peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the timed steps
+(weights, gradients, AdamW states and activations), on CPU the process's peak
+resident set size during the timed steps (VmHWM after a reset through
+``/proc/self/clear_refs``; where that is unavailable, ``resource.getrusage``'s
+peak since the process started). Weights are random: speed does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import resource
+import statistics
+import time
+import warnings
+
+import torch
+
+from lgformer.engine.config import load_train_config
+from lgformer.engine.distributed import DistInfo
+from lgformer.engine.trainer import Trainer
+from lgformer.model import build_lgformer
+
+
+class _RandomBatches(torch.utils.data.Dataset):
+    """Enough random samples for one epoch of ``n`` samples (only its length is used)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict:
+        raise NotImplementedError
+
+
+def random_batch(batch: int, size: int, words: int, device: torch.device) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 2000, (batch, words), generator=gen)
+    mask = torch.zeros(batch, words, dtype=torch.long)
+    mask[:, :8] = 1  # an 8-id sentence
+    target = torch.zeros(batch, size, size)
+    target[:, size // 4 : size // 2, size // 3 : size // 2 + size // 4] = 1.0
+    return {
+        "image": torch.randn(batch, 3, size, size, generator=gen).to(device),  # (B, 3, S, S)
+        "token_ids": (ids * mask).to(device),  # (B, L)
+        "attention_mask": mask.to(device),  # (B, L)
+        "target": target.to(device),  # (B, S, S)
+    }
+
+
+def reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0); elsewhere the peak is since start."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size since ``reset_peak_rss`` (VmHWM), else since process start."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+
+
+def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> str:
+    device = torch.device(args.device)
+    cfg = load_train_config(
+        None,
+        [
+            f"model.preset={args.preset}",
+            f"model.grad_checkpointing={str(checkpointing).lower()}",
+            f"optim.precision={precision}",
+            f"optim.batch_size={args.batch}",
+            f"device={device.type}",
+            "output.dir=/tmp/lgformer_bench_train",
+            "output.tensorboard=false",
+            "output.progress=false",
+        ],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)  # same weights in every combination: the losses must agree
+        model = build_lgformer(cfg.model.build())
+        trainer = Trainer(
+            cfg, model, _RandomBatches(args.batch), None, info=DistInfo(), device=device
+        )
+    trainer.logger.close()
+    batch = random_batch(args.batch, args.size, model.config.max_words, device)
+    times = []
+    for i in range(args.warmup + args.steps):
+        if i == args.warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats(device)
+            else:
+                reset_peak_rss()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss = trainer.train_step(batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+    if device.type == "cuda":
+        memory = f"peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB allocated"
+    else:
+        memory = f"peak RSS {peak_rss_bytes() / 2**30:.2f} GiB"
+    median = statistics.median(times)
+    line = (
+        f"{args.preset} batch {args.batch} {args.size}x{args.size} {trainer.precision.name} "
+        f"grad-ckpt {'on ' if checkpointing else 'off'}: step {median * 1000:.0f} ms "
+        f"(median of {len(times)}, min {min(times) * 1000:.0f}), "
+        f"{args.batch / median:.1f} img/s, {memory}, last loss {loss:.3f}"
+    )
+    del trainer, model, batch
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="synthetic_small")
+    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--precision", nargs="+", default=["fp32"], choices=["fp32", "fp16", "bf16"]
+    )
+    parser.add_argument("--checkpointing", nargs="+", default=["off"], choices=["off", "on"])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    print(
+        f"device {device} ({name or platform.machine()}), threads {torch.get_num_threads()}, "
+        f"torch {torch.__version__}"
+    )
+    for precision in args.precision:
+        for ckpt in args.checkpointing:
+            print(bench_one(args, precision, ckpt == "on"), flush=True)
+
+
+if __name__ == "__main__":
+    main()
