@@ -14,9 +14,9 @@ from lgformer.engine.run import run_training  # noqa: E402
 from tests.engine.tiny_data import squares_factory, tiny_config  # noqa: E402
 
 
-def main(out: str, size: str, *overrides: str) -> None:
+def main(out: str, size: str, poisoned: str, *overrides: str) -> None:
     torch.set_num_threads(1)
-    data = squares_factory(8, 4, size=int(size))
+    data = squares_factory(8, 4, size=int(size), poisoned=tuple(map(int, poisoned.split(","))))
     trainer = run_training(tiny_config(Path(out), *overrides), datasets=data)
     state = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
     torch.save(

@@ -19,7 +19,14 @@ from lgformer.engine.config import TrainConfig, load_train_config
 class SquaresDataset(Dataset):
     """``n`` samples of (3, size, size) images; target (size, size) 0/1."""
 
-    def __init__(self, n: int = 8, size: int = 32, seed: int = 0, max_words: int = 20) -> None:
+    def __init__(
+        self,
+        n: int = 8,
+        size: int = 32,
+        seed: int = 0,
+        max_words: int = 20,
+        poisoned: tuple[int, ...] = (),
+    ) -> None:
         gen = torch.Generator().manual_seed(seed)
         self.images = torch.randn(n, 3, size, size, generator=gen) * 0.3
         self.targets = torch.zeros(n, size, size)
@@ -28,6 +35,8 @@ class SquaresDataset(Dataset):
             y, x = (int(v) for v in torch.randint(0, size - s, (2,), generator=gen))
             self.images[i, :, y : y + s, x : x + s] += 1.5
             self.targets[i, y : y + s, x : x + s] = 1.0
+        for i in poisoned:  # NaN images give NaN losses, to exercise skipped steps
+            self.images[i] = float("nan")
         self.token_ids = torch.zeros(max_words, dtype=torch.int64)
         self.token_ids[:4] = torch.tensor([101, 1996, 2417, 102])  # [CLS] the box [SEP]
         self.attention_mask = (self.token_ids > 0).long()
@@ -51,11 +60,13 @@ class SquaresDataset(Dataset):
         }
 
 
-def squares_factory(n_train: int = 8, n_val: int = 4, size: int = 32):
+def squares_factory(
+    n_train: int = 8, n_val: int = 4, size: int = 32, poisoned: tuple[int, ...] = ()
+):
     """A ``run_training(datasets=...)`` factory over ``SquaresDataset``."""
 
     def factory(cfg: TrainConfig, max_words: int):
-        train = SquaresDataset(n_train, size, seed=1, max_words=max_words)
+        train = SquaresDataset(n_train, size, seed=1, max_words=max_words, poisoned=poisoned)
         val = SquaresDataset(n_val, size, seed=2, max_words=max_words) if n_val else None
         return train, val, None
 
