@@ -64,7 +64,12 @@ def build_datasets(
     train_split = load_refer(
         data.root, data.dataset, data.split_by, data.train_split, tokenizer=tokenizer
     )
-    train_set = ReferTrainDataset(train_split, image_size=data.image_size, seed=cfg.seed)
+    train_set = ReferTrainDataset(
+        train_split,
+        image_size=data.image_size,
+        seed=cfg.seed,
+        shuffle_sentences=data.shuffle_sentences,
+    )
     val_set: Dataset | None = None
     if cfg.validate and data.val_split:
         val_split = load_refer(

@@ -36,6 +36,9 @@ class DataConfig:
     num_workers: int = 4
     # Cap on validation samples for quick runs; None evaluates the whole split.
     val_limit: int | None = None
+    # Text-blind control: deal the training sentences out across samples by a seeded
+    # permutation per epoch (validation keeps the true sentences).
+    shuffle_sentences: bool = False
 
 
 @dataclass
@@ -88,6 +91,9 @@ class OptimConfig:
     grad_clip: float | None = None
     # The released models keep BERT's embeddings frozen (in no parameter group).
     train_bert_embeddings: bool = False
+    # False freezes the whole text encoder (embeddings and layers: requires_grad False,
+    # in no parameter group), e.g. to ship a model that re-reads MiniLM at load time.
+    train_text_encoder: bool = True
     # fp16 (autocast + grad scaler, released), bf16 or fp32; CPU always runs fp32.
     precision: str = "fp16"
     # Consecutive non-finite losses tolerated (each skips its step) before aborting.

@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from lgformer.errors import LGFormerError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -47,7 +49,7 @@ def select_device(requested: str, info: DistInfo) -> torch.device:
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but CUDA is not available")
+        raise LGFormerError("device=cuda was requested but CUDA is not available (use device=cpu)")
     device = torch.device("cuda", info.local_rank % torch.cuda.device_count())
     torch.cuda.set_device(device)
     return device

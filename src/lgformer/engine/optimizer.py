@@ -81,9 +81,17 @@ def build_optimizer(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     train_bert_embeddings: bool = False,
+    train_text_encoder: bool = True,
 ) -> torch.optim.AdamW:
-    """AdamW over ``parameter_groups``; also sets the embeddings' ``requires_grad``."""
-    set_text_embeddings_trainable(model, train_bert_embeddings)
+    """AdamW over ``parameter_groups``; also sets the embeddings' ``requires_grad``.
+
+    ``train_text_encoder=False`` freezes the whole text encoder: no parameter of it
+    requires a gradient or is in any group (``train_bert_embeddings`` is then moot).
+    """
+    set_text_embeddings_trainable(model, train_bert_embeddings and train_text_encoder)
+    if not train_text_encoder:
+        for param in model.text_encoder.parameters():
+            param.requires_grad_(False)
     groups = parameter_groups(
         model, weight_decay=weight_decay, train_bert_embeddings=train_bert_embeddings
     )

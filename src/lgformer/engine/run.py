@@ -12,6 +12,7 @@ from lgformer.engine.build import build_datasets, build_model
 from lgformer.engine.checkpoint import find_resume_checkpoint
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.distributed import (
+    broadcast_object,
     cleanup_distributed,
     env_dist_info,
     init_distributed,
@@ -45,8 +46,10 @@ def run_training(
     device = select_device(cfg.device, info)
     init_distributed(info, device)
     try:
-        if resume is None and auto_resume:
+        if resume is None and auto_resume and info.is_main:
             resume = find_resume_checkpoint(cfg.output.dir)
+        # Rank 0 decides, so that every process resumes (or starts fresh) alike.
+        resume = broadcast_object(None if resume is None else str(resume))
         log = print if info.is_main else _silent
         # Same seed everywhere for the weights (DDP also broadcasts rank 0's) ...
         seed_everything(cfg.seed)

@@ -106,6 +106,7 @@ class Trainer:
             betas=cfg.optim.betas,
             eps=cfg.optim.eps,
             train_bert_embeddings=cfg.optim.train_bert_embeddings,
+            train_text_encoder=cfg.optim.train_text_encoder,
         )
         self.train_model = wrap_ddp(model, info, device)
         self.scheduler = PolySchedule(
