@@ -8,6 +8,7 @@ run is a single process and every helper here is a no-op.
 from __future__ import annotations
 
 import datetime
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -115,10 +116,12 @@ def wrap_ddp(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Modul
     # The last stage's gates (res_gate, sym_res_gate) exist in the released checkpoints but
     # feed nothing (the backbone returns the last fusion output), so some parameters never
     # get a gradient; the released training also ran with find_unused_parameters=True.
-    # Buffers (relative position indices, ...) are constants: no need to broadcast them.
-    return nn.parallel.DistributedDataParallel(
-        model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True
-    )
+    # Buffers (relative position indices, ...) are constants: no need to sync them per step
+    # (newer torch names the switch forward_sync_buffers, older ones broadcast_buffers).
+    ddp = nn.parallel.DistributedDataParallel
+    params = inspect.signature(ddp.__init__).parameters
+    no_sync = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+    return ddp(model, device_ids=ids, find_unused_parameters=True, **{no_sync: False})
 
 
 def unwrap(model: nn.Module) -> nn.Module:
