@@ -1,5 +1,12 @@
 """Reading and writing LGFormer, Swin ImageNet and BERT weights."""
 
+from lgformer.checkpoints.bert import load_bert_weights, resolve_bert_dir
+from lgformer.checkpoints.imagenet import (
+    LoadReport,
+    filter_swin_imagenet,
+    load_swin_imagenet,
+    resize_bias_table,
+)
 from lgformer.checkpoints.infer_config import infer_config
 from lgformer.checkpoints.io import (
     load_checkpoint_into,
@@ -11,6 +18,12 @@ from lgformer.checkpoints.io import (
 from lgformer.checkpoints.state_dict import compare_keys, strip_prefix, unwrap_state_dict
 
 __all__ = [
+    "LoadReport",
+    "filter_swin_imagenet",
+    "load_bert_weights",
+    "load_swin_imagenet",
+    "resize_bias_table",
+    "resolve_bert_dir",
     "compare_keys",
     "infer_config",
     "load_checkpoint_into",
