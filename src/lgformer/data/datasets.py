@@ -95,17 +95,32 @@ class ReferTrainDataset(Dataset):
     so ``set_epoch`` also reaches persistent DataLoader workers; call it before
     iterating the epoch.
 
+    With ``shuffle_sentences`` the sentences are dealt out across samples by a
+    seeded permutation, new each epoch: sample ``i`` keeps its image and mask but
+    gets a sentence of ref ``perm[i]``. The words then say (almost) nothing about
+    the target - the text-blind control of the synthetic benchmark.
+
     Args:
         split: the loaded split (``load_refer``).
         image_size: S, the square model input size (480 in the paper).
         seed: the base seed of the sentence draws.
+        shuffle_sentences: permute the sentence assignment across samples per epoch.
     """
 
-    def __init__(self, split: ReferSplit, *, image_size: int = DEFAULT_SIZE, seed: int = 0) -> None:
+    def __init__(
+        self,
+        split: ReferSplit,
+        *,
+        image_size: int = DEFAULT_SIZE,
+        seed: int = 0,
+        shuffle_sentences: bool = False,
+    ) -> None:
         self.split = split
         self.image_size = image_size
         self.seed = seed
+        self.shuffle_sentences = shuffle_sentences
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._perm: tuple[int, np.ndarray] | None = None  # (epoch, permutation) cache
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the sentences of ``epoch`` (a non-negative int)."""
@@ -115,9 +130,20 @@ class ReferTrainDataset(Dataset):
     def epoch(self) -> int:
         return int(self._epoch)
 
+    def sentence_source(self, index: int) -> int:
+        """The ref whose sentence sample ``index`` gets this epoch (itself unless shuffled)."""
+        if not self.shuffle_sentences:
+            return index
+        epoch = self.epoch
+        if self._perm is None or self._perm[0] != epoch:
+            # A stream apart from the per-sample draws: the key has one more entry.
+            rng = np.random.default_rng((self.seed, epoch, len(self), 1))
+            self._perm = (epoch, rng.permutation(len(self)))
+        return int(self._perm[1][index])
+
     def sentence_index(self, index: int) -> int:
-        """The row (in ``split.sentences``) drawn for ref ``index`` this epoch."""
-        ref = self.split.refs[index]
+        """The row (in ``split.sentences``) drawn for sample ``index`` this epoch."""
+        ref = self.split.refs[self.sentence_source(index)]
         rng = np.random.default_rng((self.seed, self.epoch, index))
         return ref.first_sentence + int(rng.integers(ref.num_sentences))
 
