@@ -29,6 +29,16 @@ def test_odd_image_size_and_mixed_sentence_lengths(tiny_model):
     assert out.pred_logits is out.mask_logits[-1]
 
 
+def test_odd_sizes_align_with_the_internally_padded_image(tiny_model):
+    """The model pads right/bottom with zeros, so an odd-sized image must give the
+    same logits as that image zero-padded by hand, cropped back."""
+    image, ids, mask = _inputs(1, 97, 131, [6])
+    padded = torch.nn.functional.pad(image, (0, 1, 0, 3))  # (1, 3, 100, 132)
+    odd = tiny_model(image, ids, mask).pred_logits
+    even = tiny_model(padded, ids, mask).pred_logits
+    torch.testing.assert_close(odd, even[..., :97, :131], rtol=1e-4, atol=1e-5)
+
+
 def test_padding_and_batch_mates_do_not_change_a_sample(tiny_model):
     image, ids, mask = _inputs(2, 64, 80, [4, 15])
     together = tiny_model(image, ids, mask).pred_logits

@@ -140,6 +140,7 @@ def build_lgformer(config: LGFormerConfig) -> LGFormer:
             cfg=config.decoder,
             text_dim=text_dim,
             max_words=config.max_words,
+            mask_stride=config.swin.patch_size,
         ),
         text_encoder=build_text_encoder(config.text),
     )

@@ -52,9 +52,16 @@ class LGFormerHead(nn.Module):
     """Pixel decoder + sentence-query decoder + dynamic kernel generator (module ``classifier``)."""
 
     def __init__(
-        self, *, stage_channels: tuple[int, ...], cfg: DecoderConfig, text_dim: int, max_words: int
+        self,
+        *,
+        stage_channels: tuple[int, ...],
+        cfg: DecoderConfig,
+        text_dim: int,
+        max_words: int,
+        mask_stride: int = 4,
     ) -> None:
         super().__init__()
+        self.mask_stride = mask_stride
         self.pix_dec = PixelDecoder(
             stage_channels=stage_channels, cfg=cfg, text_dim=text_dim, max_words=max_words
         )
@@ -91,7 +98,17 @@ class LGFormerHead(nn.Module):
             weight, bias = kernel[..., :-1], kernel[..., -1]
             out = torch.einsum("bqc,bchw->bqhw", weight.to(mask_features.dtype), mask_features)
             out = out + bias.to(out.dtype)[..., None, None]  # (B, 1, H/4, W/4)
-            logits.append(
-                F.interpolate(out, size=output_size, mode="bilinear", align_corners=False)
-            )
+            logits.append(self._upsample(out, output_size))
         return logits
+
+    def _upsample(self, logits: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+        """(B, 1, h, w) at the patch stride of the padded image -> (B, 1, H, W).
+
+        The stride-4 map covers the image padded to a multiple of 4, so it is
+        upsampled to that padded size and cropped: pixels stay aligned for any
+        H, W (for multiples of 4, e.g. 480, this is a plain resize).
+        """
+        h, w = output_size
+        padded = (logits.shape[-2] * self.mask_stride, logits.shape[-1] * self.mask_stride)
+        up = F.interpolate(logits, size=padded, mode="bilinear", align_corners=False)
+        return up[..., :h, :w]
