@@ -71,6 +71,11 @@ class InitConfig:
     bert: str | None = None
     # A whole LGFormer checkpoint (released or ours) to fine-tune from; applied last.
     checkpoint: str | None = None
+    # Std of a truncated-normal init for the gated-update Linear weights. 0 = the spec's
+    # zero gates. Note: with both Linear weights of a gate at zero its gradient is exactly
+    # zero (a saddle point), so zero gates stay closed for the whole run; 0.02 (the Swin
+    # linear init) lets them learn.
+    gate_std: float = 0.0
 
 
 @dataclass

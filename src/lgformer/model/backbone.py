@@ -115,6 +115,18 @@ class LanguageGuidedSwin(nn.Module):
         for i, c in enumerate(swin.stage_channels):
             self.add_module(f"norm{i}", nn.LayerNorm(c))
 
+    def reset_gates(self, std: float = 0.0) -> None:
+        """Re-initialise the gated-update Linear weights: zeros (the spec) or a truncated
+        normal of ``std``. Zero gates get exactly zero gradient: with both weights at
+        zero, neither can move, so they stay closed while training."""
+        for stage in self.layers:
+            for gate in (stage.res_gate, stage.sym_res_gate):
+                for linear in (gate[0], gate[2]):
+                    if std > 0:
+                        nn.init.trunc_normal_(linear.weight, std=std)
+                    else:
+                        nn.init.zeros_(linear.weight)
+
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         for layer in self.layers:
             layer.grad_checkpointing = enabled

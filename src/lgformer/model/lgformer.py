@@ -112,10 +112,7 @@ class LGFormer(nn.Module):
                 nn.init.zeros_(m.bias)
             elif isinstance(m, WindowAttention):
                 nn.init.trunc_normal_(m.relative_position_bias_table, std=0.02)
-        for stage in self.backbone.layers:
-            for gate in (stage.res_gate, stage.sym_res_gate):
-                nn.init.zeros_(gate[0].weight)
-                nn.init.zeros_(gate[2].weight)
+        self.backbone.reset_gates(0.0)
         for p in self.classifier.parameters():
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
