@@ -45,3 +45,19 @@ def test_gradients_flow_and_shape_mismatch_raises():
     assert logits.grad is not None and (logits.grad < 0).all()
     with pytest.raises(ValueError, match="differ"):
         deep_supervision_loss([torch.zeros(1, 1, 2, 2)], torch.ones(1, 3, 3))
+
+
+def test_optional_dice_term_on_hand_made_logits():
+    from lgformer.engine.loss import dice_loss
+
+    target = torch.zeros(1, 1, 2, 2)
+    target[0, 0, 0, :] = 1  # two foreground pixels
+    # Confident and right: sigmoid(+-20) ~ 1 / 0 -> dice ~ 0 (up to eps smoothing).
+    right = (target * 2 - 1) * 20
+    assert dice_loss(right, target).item() < 1e-6
+    # Logits 0 -> p = 0.5 everywhere: 1 - (2 * 1 + 1) / (2 + 2 + 1) = 0.4.
+    zero = torch.zeros(1, 1, 2, 2)
+    assert abs(dice_loss(zero, target).item() - 0.4) < 1e-6
+    bce_only = deep_supervision_loss([zero, zero], target)
+    with_dice = deep_supervision_loss([zero, zero], target, dice_weight=0.5)
+    assert abs((with_dice - bce_only).item() - 2 * 0.5 * 0.4) < 1e-6

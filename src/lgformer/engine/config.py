@@ -92,6 +92,8 @@ class OptimConfig:
     poly_power: float = 0.9
     # BCEWithLogits positive weight of the deep-supervision loss.
     pos_weight: float = 1.1
+    # Weight of an added soft Dice term per output; 0 is the released recipe (BCE only).
+    dice_weight: float = 0.0
     # Max global gradient norm; None = no clipping (the released recipe).
     grad_clip: float | None = None
     # The released models keep BERT's embeddings frozen (in no parameter group).

@@ -11,8 +11,23 @@ import torch.nn.functional as F
 POS_WEIGHT = 1.1
 
 
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Mean over samples of ``1 - (2|P∩T| + eps) / (|P| + |T| + eps)`` with soft P = sigmoid.
+
+    logits, target: (B, 1, H, W). Not part of the released recipe (an option).
+    """
+    prob = logits.float().sigmoid().flatten(1)
+    tgt = target.float().flatten(1)
+    inter = (prob * tgt).sum(1)
+    return (1 - (2 * inter + eps) / (prob.sum(1) + tgt.sum(1) + eps)).mean()
+
+
 def deep_supervision_loss(
-    mask_logits: Sequence[torch.Tensor], target: torch.Tensor, *, pos_weight: float = POS_WEIGHT
+    mask_logits: Sequence[torch.Tensor],
+    target: torch.Tensor,
+    *,
+    pos_weight: float = POS_WEIGHT,
+    dice_weight: float = 0.0,
 ) -> torch.Tensor:
     """Sum over outputs of ``BCEWithLogits(pos_weight, reduction="mean")``.
 
@@ -21,6 +36,7 @@ def deep_supervision_loss(
             the released model: the initial query and one per decoder layer).
         target: (B, H, W) or (B, 1, H, W), 1 = referred object, 0 = background.
         pos_weight: weight of the positive (foreground) term.
+        dice_weight: adds ``dice_weight * dice_loss`` per output (0 = released recipe).
 
     Returns:
         A float32 scalar. Computed in float32 even under autocast, so that fp16
@@ -41,4 +57,6 @@ def deep_supervision_loss(
         total = total + F.binary_cross_entropy_with_logits(
             logits.float(), target, pos_weight=weight
         )
+        if dice_weight:
+            total = total + dice_weight * dice_loss(logits, target)
     return total

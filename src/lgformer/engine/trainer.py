@@ -224,7 +224,12 @@ class Trainer:
         target = batch["target"].to(self.device, non_blocking=True)  # (B, S, S)
         with self.precision.autocast():
             out = self.train_model(image, token_ids, attention_mask)
-        loss = deep_supervision_loss(out.mask_logits, target, pos_weight=self.cfg.optim.pos_weight)
+        loss = deep_supervision_loss(
+            out.mask_logits,
+            target,
+            pos_weight=self.cfg.optim.pos_weight,
+            dice_weight=self.cfg.optim.dice_weight,
+        )
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
         mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
         value = float(mean_loss)
