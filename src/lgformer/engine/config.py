@@ -101,6 +101,9 @@ class OptimConfig:
     # False freezes the whole text encoder (embeddings and layers: requires_grad False,
     # in no parameter group), e.g. to ship a model that re-reads MiniLM at load time.
     train_text_encoder: bool = True
+    # torch's fused AdamW kernel (CPU and CUDA): same update, one kernel per step; on a
+    # small CPU model it saves ~0.1 s per step over the default per-tensor loop.
+    fused: bool = False
     # fp16 (autocast + grad scaler, released), bf16 or fp32; CPU always runs fp32.
     precision: str = "fp16"
     # Consecutive non-finite losses tolerated (each skips its step) before aborting.

@@ -82,11 +82,13 @@ def build_optimizer(
     eps: float = 1e-8,
     train_bert_embeddings: bool = False,
     train_text_encoder: bool = True,
+    fused: bool = False,
 ) -> torch.optim.AdamW:
     """AdamW over ``parameter_groups``; also sets the embeddings' ``requires_grad``.
 
     ``train_text_encoder=False`` freezes the whole text encoder: no parameter of it
     requires a gradient or is in any group (``train_bert_embeddings`` is then moot).
+    ``fused=True`` uses torch's fused AdamW kernel (the same update rule).
     """
     set_text_embeddings_trainable(model, train_bert_embeddings and train_text_encoder)
     if not train_text_encoder:
@@ -95,4 +97,6 @@ def build_optimizer(
     groups = parameter_groups(
         model, weight_decay=weight_decay, train_bert_embeddings=train_bert_embeddings
     )
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    return torch.optim.AdamW(
+        groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None
+    )

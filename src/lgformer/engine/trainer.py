@@ -107,6 +107,7 @@ class Trainer:
             eps=cfg.optim.eps,
             train_bert_embeddings=cfg.optim.train_bert_embeddings,
             train_text_encoder=cfg.optim.train_text_encoder,
+            fused=cfg.optim.fused,
         )
         self.train_model = wrap_ddp(model, info, device)
         self.scheduler = PolySchedule(
