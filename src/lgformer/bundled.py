@@ -11,8 +11,10 @@ from lgformer.errors import LGFormerError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 BUNDLED_WEIGHTS = WEIGHTS_DIR / "synthetic_small.safetensors"
-# The synthetic benchmark's image side; the model was trained at this input size.
-BUNDLED_IMAGE_SIZE = 160
+# The synthetic benchmark renders scenes at this side ...
+SCENE_SIZE = 160
+# ... and the bundled model was trained on them resized to this input size.
+BUNDLED_IMAGE_SIZE = 96
 
 
 def bundled_weights_path() -> Path:

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint", default=None, help="use these weights instead of the bundled model"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="model input size (default: the bundled one)"
+    )
 
 
 def mask_iou(pred, target) -> float:
@@ -27,20 +30,20 @@ def mask_iou(pred, target) -> float:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from lgformer.bundled import BUNDLED_IMAGE_SIZE, bundled_weights_path
+    from lgformer.bundled import BUNDLED_IMAGE_SIZE, SCENE_SIZE, bundled_weights_path
     from lgformer.data.synthetic.build import render_scene
     from lgformer.inference import ReferringSegmenter
     from lgformer.inference.visualize import save_mask_and_overlay, slug
 
     checkpoint = args.checkpoint or bundled_weights_path()
     segmenter = ReferringSegmenter.from_checkpoint(
-        checkpoint, device=args.device, image_size=BUNDLED_IMAGE_SIZE
+        checkpoint, device=args.device, image_size=args.image_size or BUNDLED_IMAGE_SIZE
     )
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     ious = []
     for k in range(args.scenes):
         scene_seed = seed + k
-        rgb, objects, expressions = render_scene(scene_seed, BUNDLED_IMAGE_SIZE)
+        rgb, objects, expressions = render_scene(scene_seed, SCENE_SIZE)
         out_dir = args.out / f"scene_{scene_seed}"
         out_dir.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgb).save(out_dir / "scene.png")
