@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -167,5 +168,8 @@ def save_model(
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(sd, str(tmp), metadata=meta)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors creates the file owner-only
     tmp.replace(path)
     return path
