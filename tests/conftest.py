@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PARITY_DIR = SHARED / "parity"
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One thread: on a busy 2-core machine two threads per process oversubscribe badly.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
