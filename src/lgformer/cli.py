@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "train": "Train LGFormer from a YAML config (single process or torchrun).",
     "synth": "Write a synthetic referring dataset in the REFER format.",
     "demo": "Segment a fresh synthetic scene with the bundled model.",
+    "serve": "Serve a local web page for segmenting images in a browser.",
 }
 
 

@@ -6,6 +6,7 @@ and EXIF orientation. Unreadable files raise ``LGFormerError`` naming the path.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -33,21 +34,35 @@ def load_rgb(image: ImageLike, *, exif_transpose: bool = True) -> np.ndarray:
         path = Path(image)
         if not path.is_file():
             raise LGFormerError(f"image not found: {path}")
-        try:
-            with Image.open(path) as opened:
-                opened.load()
-                pil = opened.copy()
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise LGFormerError(f"cannot read image {path}: {err}") from err
-        except Image.DecompressionBombError as err:
-            raise LGFormerError(f"image {path} is too large (over {MAX_PIXELS} pixels)") from err
-        image = pil
+        image = _open_pil(path, f"image {path}")
     if isinstance(image, Image.Image):
         return pil_to_rgb(image, exif_transpose=exif_transpose)
     raise LGFormerError(
         f"unsupported image type {type(image).__name__}: give a path, a PIL image or an "
         "HxWx3 uint8 array"
     )
+
+
+def decode_image_bytes(data: bytes, *, name: str = "uploaded image") -> np.ndarray:
+    """Encoded image bytes (PNG, JPEG, ...) -> (H, W, 3) uint8 RGB, EXIF orientation applied.
+
+    Raises ``LGFormerError`` naming ``name`` when the bytes are not a readable image.
+    """
+    if not data:
+        raise LGFormerError(f"{name} is empty (0 bytes)")
+    return pil_to_rgb(_open_pil(io.BytesIO(data), name))
+
+
+def _open_pil(source: Path | io.BytesIO, label: str) -> Image.Image:
+    """Fully decoded copy of the image at ``source``; ``label`` names it in errors."""
+    try:
+        with Image.open(source) as opened:
+            opened.load()
+            return opened.copy()
+    except Image.DecompressionBombError as err:
+        raise LGFormerError(f"{label} is too large (over {MAX_PIXELS} pixels)") from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise LGFormerError(f"cannot read {label}: {err}") from err
 
 
 def pil_to_rgb(pil: Image.Image, *, exif_transpose: bool = True) -> np.ndarray:

@@ -1,0 +1,51 @@
+"""``lgformer serve``: a local web page to segment your own images in the browser."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Serve a local web page for segmenting images in a browser."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="released .pth, training .pt or .safetensors (default: the bundled model)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 = any free)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="model input size (default: 480, or the bundled model's size)",
+    )
+    parser.add_argument("--preset", default=None, help="force a config preset (rarely needed)")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lgformer.bundled import BUNDLED_IMAGE_SIZE, bundled_weights_path
+    from lgformer.data.transforms import DEFAULT_SIZE
+    from lgformer.inference import ReferringSegmenter
+    from lgformer.inference.web import make_server
+
+    if args.checkpoint is None:
+        checkpoint, size = bundled_weights_path(), args.image_size or BUNDLED_IMAGE_SIZE
+    else:
+        checkpoint, size = args.checkpoint, args.image_size or DEFAULT_SIZE
+    segmenter = ReferringSegmenter.from_checkpoint(
+        checkpoint, device=args.device, preset=args.preset, image_size=size
+    )
+    server = make_server(segmenter, args.host, args.port, quiet=args.quiet)
+    host, port = server.server_address[:2]
+    print(f"lgformer: {checkpoint} at {size} px; open http://{host}:{port}/ (Ctrl+C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return 0

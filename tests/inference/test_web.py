@@ -1,0 +1,134 @@
+"""``lgformer serve``: the page, the JSON endpoint, and its answers to bad requests."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lgformer.inference import ReferringSegmenter
+from lgformer.inference.web import MAX_BODY_BYTES, MAX_SENTENCES, make_server
+
+
+@pytest.fixture(scope="module")
+def segmenter(tiny_checkpoint):
+    return ReferringSegmenter.from_checkpoint(tiny_checkpoint, device="cpu", image_size=64)
+
+
+@pytest.fixture(scope="module")
+def base_url(segmenter):
+    server = make_server(segmenter, "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    yield f"http://{host}:{port}"
+    server.shutdown()
+    server.server_close()
+
+
+def _png_b64(rgb: np.ndarray, mode: str | None = None) -> str:
+    buffer = io.BytesIO()
+    image = Image.fromarray(rgb)
+    (image.convert(mode) if mode else image).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _post(base_url: str, payload: object) -> tuple[int, dict]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        base_url + "/api/segment", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _decode_png(data_url: str) -> np.ndarray:
+    assert data_url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
+
+
+def test_page_is_served(base_url):
+    with urllib.request.urlopen(base_url + "/", timeout=30) as response:
+        page = response.read().decode()
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "/api/segment" in page and 'type="file"' in page
+
+
+def test_segment_returns_the_same_masks_as_python(base_url, segmenter):
+    rgb = (np.random.default_rng(0).random((30, 45, 3)) * 255).astype(np.uint8)
+    sentences = ["[unused1]", "[unused5] [unused7]"]
+    status, answer = _post(
+        base_url, {"image": "data:image/png;base64," + _png_b64(rgb), "sentences": sentences}
+    )
+    assert status == 200, answer
+    assert (answer["width"], answer["height"]) == (45, 30)
+    expected = segmenter.segment(rgb, sentences)
+    assert [r["sentence"] for r in answer["results"]] == sentences
+    for result, mask in zip(answer["results"], expected, strict=True):
+        got = _decode_png(result["mask"]) > 0
+        np.testing.assert_array_equal(got, mask)
+        assert result["coverage"] == pytest.approx(mask.mean() * 100, abs=0.01)
+        assert _decode_png(result["overlay"]).shape == (30, 45, 3)
+
+
+def test_plain_base64_and_grayscale_images_work(base_url):
+    rgb = (np.random.default_rng(1).random((20, 20, 3)) * 255).astype(np.uint8)
+    status, answer = _post(base_url, {"image": _png_b64(rgb, "L"), "sentences": "[unused1]"})
+    assert status == 200, answer
+    assert len(answer["results"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"not json", "not JSON"),
+        ([1, 2], "JSON object"),
+        ({"image": "aGVsbG8=", "sentences": ["  ", ""]}, "at least one"),
+        ({"image": "aGVsbG8=", "sentences": [3]}, "list of strings"),
+        ({"image": "aGVsbG8=", "sentences": ["x"] * (MAX_SENTENCES + 1)}, "at most"),
+        ({"sentences": ["[unused1]"]}, '"image"'),
+        ({"image": "***", "sentences": ["[unused1]"]}, "base64"),
+        ({"image": "aGVsbG8=", "sentences": ["[unused1]"]}, "cannot read uploaded image"),
+    ],
+)
+def test_bad_requests_get_400_and_a_reason(base_url, payload, message):
+    status, answer = _post(base_url, payload)
+    assert status == 400
+    assert message in answer["error"]
+
+
+def test_oversized_body_is_refused_and_the_server_keeps_going(base_url):
+    request = urllib.request.Request(
+        base_url + "/api/segment", data=b"x", headers={"Content-Length": str(MAX_BODY_BYTES + 1)}
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=30)
+    assert err.value.code == 413
+    with urllib.request.urlopen(base_url + "/api/health", timeout=30) as response:
+        assert json.loads(response.read()) == {"status": "ok"}
+
+
+def test_unknown_paths_are_404(base_url):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(base_url + "/nope", timeout=30)
+    assert err.value.code == 404
+
+
+def test_serve_command_is_registered(capsys):
+    from lgformer.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["serve", "--help"])
+    assert err.value.code == 0
+    out = capsys.readouterr().out
+    assert "--checkpoint" in out and "--port" in out
