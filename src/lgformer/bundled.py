@@ -14,7 +14,7 @@ BUNDLED_WEIGHTS = WEIGHTS_DIR / "synthetic_small.safetensors"
 # The synthetic benchmark renders scenes at this side ...
 SCENE_SIZE = 160
 # ... and the bundled model was trained on them resized to this input size.
-BUNDLED_IMAGE_SIZE = 96
+BUNDLED_IMAGE_SIZE = 128
 
 
 def bundled_weights_path() -> Path:
