@@ -78,6 +78,13 @@ class SentenceTokenizer:
         mask = [1] * len(ids) + [0] * (self.max_words - len(ids))
         return ids + [0] * (self.max_words - len(ids)), mask
 
+    def raw_ids(self, sentences: Sequence[str]) -> list[list[int]]:
+        """Untruncated ids with [CLS]/[SEP] for many sentences in one batched call
+        (the fast tokenizer's parallel path); no checks, no padding."""
+        if not sentences:
+            return []
+        return self._tokenizer(list(sentences), add_special_tokens=True)["input_ids"]
+
     def __call__(
         self, sentences: Sequence[str], *, warn: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lgformer.errors import LGFormerError
 from lgformer.tokenizer import SentenceTokenizer
 
 
@@ -24,32 +23,29 @@ def tokenize_sentences(
     length = tokenizer.max_words
     ids = np.zeros((len(sentences), length), dtype=np.int32)
     mask = np.zeros((len(sentences), length), dtype=np.int8)
-    cache: dict[str, int] = {}  # sentence -> row already tokenised
-    truncated = empty = 0
+    truncated: set[str] = set()
+    empty: set[object] = set()
     probe_ids, probe_mask = tokenizer.encode("a", warn=False)
     cls_id, sep_id = probe_ids[0], probe_ids[sum(probe_mask) - 1]
-    pad = length - 2
-    empty_row = [cls_id, sep_id] + [0] * pad, [1, 1] + [0] * pad
+    # Each distinct non-empty string once, all in one batched tokenizer call.
+    distinct = list(dict.fromkeys(s for s in sentences if isinstance(s, str) and s.strip()))
+    encoded = {s: row for s, row in zip(distinct, tokenizer.raw_ids(distinct), strict=True)}
     for row, sentence in enumerate(sentences):
-        seen = cache.get(sentence)
-        if seen is not None:
-            ids[row], mask[row] = ids[seen], mask[seen]
-            continue
-        cache[sentence] = row
-        try:
-            row_ids, row_mask = tokenizer.encode(sentence, warn=False)
-        except LGFormerError:
-            empty += 1
-            row_ids, row_mask = empty_row
-        ids[row], mask[row] = row_ids, row_mask
-        # A full row whose last id is not [SEP] lost words to truncation.
-        truncated += row_mask[-1] == 1 and row_ids[-1] != sep_id
+        row_ids = encoded.get(sentence) if isinstance(sentence, str) else None
+        if row_ids is None:  # empty: [CLS] [SEP]
+            empty.add(sentence if isinstance(sentence, str) else repr(sentence))
+            row_ids = [cls_id, sep_id]
+        elif len(row_ids) > length:
+            truncated.add(sentence)
+            row_ids = row_ids[:length]
+        ids[row, : len(row_ids)] = row_ids
+        mask[row, : len(row_ids)] = 1
     if truncated:
         warnings.warn(
-            f"{truncated} distinct sentences were longer than {length} ids and were truncated "
+            f"{len(truncated)} distinct sentences were longer than {length} ids and were truncated "
             "(as in the released pipeline)",
             stacklevel=2,
         )
     if empty:
-        warnings.warn(f"{empty} empty sentences were encoded as [CLS] [SEP]", stacklevel=2)
+        warnings.warn(f"{len(empty)} empty sentences were encoded as [CLS] [SEP]", stacklevel=2)
     return ids, mask
