@@ -1,8 +1,8 @@
 """Validation during training: overall IoU, mean IoU and precision@K over a split.
 
-Each process evaluates its shard; ``IoUAccumulator`` gathers the exact
-per-sample counts, so every process returns the numbers of the whole split
-(identical to a single process).
+Each process evaluates its shard with ``lgformer.evaluation.loop.count_ious`` (the
+loop of ``lgformer evaluate``), which gathers the exact per-sample counts, so every
+process returns the numbers of the whole split (identical to a single process).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from lgformer.engine.distributed import DistInfo
 from lgformer.engine.precision import Precision
-from lgformer.engine.sampler import ResumableSampler
-from lgformer.evaluation import IoUAccumulator, predict_foreground
+from lgformer.evaluation.distributed import ShardSampler
+from lgformer.evaluation.loop import count_ious
 
 
 @torch.no_grad()
@@ -36,15 +36,11 @@ def validate(
     """Metrics in percent: ``overall_iou``, ``mean_iou``, ``precision@0.5`` ... ``@0.9``.
 
     Args:
-        model: the bare model (not DDP-wrapped); put in eval mode here and left so.
+        model: the bare model (not DDP-wrapped); evaluated in eval mode, its mode restored.
         dataset: items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,)
             and ``target`` (S, S) 0/1; the prediction is compared at S x S.
     """
-    model.eval()
-    sampler = ResumableSampler(
-        len(dataset), num_replicas=info.world_size, rank=info.rank, shuffle=False, pad=False
-    )
-    order = sampler.epoch_indices()  # dataset positions of this shard, in loader order
+    sampler = ShardSampler(len(dataset), info.rank, info.world_size)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -53,20 +49,10 @@ def validate(
         collate_fn=collate_fn,
         pin_memory=device.type == "cuda",
     )
-    acc = IoUAccumulator()
-    seen = 0
-    for batch in tqdm(loader, desc="validate", leave=False, disable=not progress):
-        with precision.autocast():
-            logits = model(
-                batch["image"].to(device, non_blocking=True),  # (B, 3, S, S)
-                batch["token_ids"].to(device, non_blocking=True),  # (B, L)
-                batch["attention_mask"].to(device, non_blocking=True),  # (B, L)
-            ).pred_logits  # (B, 1, S, S)
-        target = batch["target"].to(device, non_blocking=True)  # (B, S, S)
-        count = logits.shape[0]
-        acc.update(predict_foreground(logits[:, 0]), target > 0.5, order[seen : seen + count])
-        seen += count
-    metrics = acc.synchronize().compute()
+    bar = tqdm(total=len(sampler), desc="validate", leave=False, disable=not progress)
+    with bar:
+        acc = count_ious(model, loader, device=device, autocast=precision.autocast, bar=bar)
+    metrics = acc.compute()
     out = {"overall_iou": metrics.overall_iou, "mean_iou": metrics.mean_iou}
     out.update({f"precision@{k:g}": v for k, v in metrics.precision.items()})
     return out

@@ -12,21 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lgformer.data.datasets import ReferEvalDataset, collate_samples
-from lgformer.evaluation.accumulator import IoUAccumulator
 from lgformer.evaluation.distributed import ProcessInfo, ShardSampler
-from lgformer.evaluation.metrics import (
-    SegmentationMetrics,
-    intersection_union,
-    per_sample_iou,
-    predict_foreground,
-)
-
-RESOLUTIONS = ("input", "original")
+from lgformer.evaluation.loop import RESOLUTIONS, count_ious
+from lgformer.evaluation.metrics import SegmentationMetrics, per_sample_iou
 
 
 @dataclass
@@ -89,9 +81,6 @@ def evaluate(
         collate_fn=collate_samples,
         pin_memory=device.type == "cuda",
     )
-    acc = IoUAccumulator()
-    was_training = model.training
-    model.eval()
     bar = tqdm(
         total=len(sampler),
         unit="sample",
@@ -99,19 +88,8 @@ def evaluate(
         disable=not (progress and process.is_main),
         dynamic_ncols=True,
     )
-    with torch.inference_mode(), bar:
-        for batch in loader:
-            logits = model(
-                batch["image"].to(device, non_blocking=True),
-                batch["token_ids"].to(device, non_blocking=True),
-                batch["attention_mask"].to(device, non_blocking=True),
-            ).pred_logits  # (B, 1, S, S)
-            inter, union = _batch_counts(logits, batch, resolution, device)
-            acc.add(inter, union, batch["index"])
-            bar.update(len(batch["index"]))
-    model.train(was_training)
-
-    acc = acc.synchronize()
+    with bar:
+        acc = count_ious(model, loader, device=device, resolution=resolution, bar=bar)
     indices, inter, union = acc.records()
     if len(indices) != len(dataset):
         raise RuntimeError(f"evaluated {len(indices)} of {len(dataset)} samples")
@@ -125,22 +103,3 @@ def evaluate(
         intersections=inter,
         unions=union,
     )
-
-
-def _batch_counts(
-    logits: torch.Tensor, batch: dict, resolution: str, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,) intersections and unions of one batch at the requested resolution."""
-    if resolution == "input":
-        target = batch["target"].to(device, non_blocking=True)  # (B, S, S)
-        return intersection_union(predict_foreground(logits[:, 0]), target > 0.5)
-    inters, unions = [], []
-    for logit, mask in zip(logits, batch["orig_mask"], strict=True):
-        # (1, 1, S, S) -> (1, 1, H, W): every image has its own size.
-        up = F.interpolate(
-            logit[None].float(), size=tuple(mask.shape), mode="bilinear", align_corners=False
-        )
-        i, u = intersection_union(predict_foreground(up[0]), mask[None].to(device))
-        inters.append(i)
-        unions.append(u)
-    return torch.cat(inters), torch.cat(unions)

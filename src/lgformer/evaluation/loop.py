@@ -1,0 +1,96 @@
+"""The one loop that turns a model and a sharded loader into per-sample pixel counts.
+
+Shared by ``lgformer evaluate`` (``evaluate``) and validation during training
+(``lgformer.engine.validate``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from lgformer.evaluation.accumulator import IoUAccumulator
+from lgformer.evaluation.metrics import intersection_union, predict_foreground
+
+RESOLUTIONS = ("input", "original")
+
+
+def batch_counts(
+    logits: torch.Tensor, batch: dict, resolution: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) intersections and unions of one batch.
+
+    logits: (B, 1, S, S). ``"input"`` compares with ``batch["target"]`` (B, S, S) at
+    S x S; ``"original"`` upsamples each logit map bilinearly to its
+    ``batch["orig_mask"]`` (H_i, W_i) and compares there.
+    """
+    if resolution == "input":
+        target = batch["target"].to(device, non_blocking=True)  # (B, S, S)
+        return intersection_union(predict_foreground(logits[:, 0]), target > 0.5)
+    inters, unions = [], []
+    for logit, mask in zip(logits, batch["orig_mask"], strict=True):
+        # (1, 1, S, S) -> (1, 1, H, W): every image has its own size.
+        up = F.interpolate(
+            logit[None].float(), size=tuple(mask.shape), mode="bilinear", align_corners=False
+        )
+        i, u = intersection_union(predict_foreground(up[0]), mask[None].to(device))
+        inters.append(i)
+        unions.append(u)
+    return torch.cat(inters), torch.cat(unions)
+
+
+def count_ious(
+    model: nn.Module,
+    loader: DataLoader,
+    *,
+    device: torch.device,
+    resolution: str = "input",
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    bar: tqdm | None = None,
+) -> IoUAccumulator:
+    """Run ``model`` over ``loader`` and gather every process's per-sample counts.
+
+    Samples are keyed by their position in the dataset, read off the loader's
+    sampler (whose order the batches follow), so shards from several processes
+    combine into exactly the single-process records. The model runs in eval
+    mode under ``torch.inference_mode`` and ``autocast()``; its mode is restored.
+
+    Args:
+        model: maps (image (B,3,S,S), token_ids (B,L), attention_mask (B,L)) to an
+            output with ``pred_logits`` (B,1,S,S).
+        loader: batches with ``image``, ``token_ids``, ``attention_mask`` and
+            ``target`` (or ``orig_mask`` for ``resolution="original"``); its
+            sampler must yield each sample of this process once, in order.
+        bar: advanced by the batch size after each batch.
+    """
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    positions = list(loader.sampler)
+    acc = IoUAccumulator()
+    seen = 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                with autocast():
+                    logits = model(
+                        batch["image"].to(device, non_blocking=True),
+                        batch["token_ids"].to(device, non_blocking=True),
+                        batch["attention_mask"].to(device, non_blocking=True),
+                    ).pred_logits  # (B, 1, S, S)
+                inter, union = batch_counts(logits, batch, resolution, device)
+                count = len(inter)
+                acc.add(inter, union, positions[seen : seen + count])
+                seen += count
+                if bar is not None:
+                    bar.update(count)
+    finally:
+        model.train(was_training)
+    return acc.synchronize()
