@@ -132,3 +132,35 @@ def test_serve_command_is_registered(capsys):
     assert err.value.code == 0
     out = capsys.readouterr().out
     assert "--checkpoint" in out and "--port" in out
+
+
+def test_serve_command_with_the_bundled_model(tmp_path):
+    """`lgformer serve --port 0` as a user runs it: prints its URL, answers, stops on SIGINT."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from lgformer.data.synthetic import render_scene
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lgformer.cli", "serve", "--port", "0", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"open (http://\S+/)", line)
+        assert match, line + proc.stderr.read()
+        rgb, _, expressions = render_scene(seed=1)
+        status, answer = _post(
+            match.group(1).rstrip("/"),
+            {"image": _png_b64(rgb), "sentences": [expressions[0][0]]},
+        )
+        assert status == 200, answer
+        assert (answer["width"], answer["height"]) == (rgb.shape[1], rgb.shape[0])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0

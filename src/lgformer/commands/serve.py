@@ -41,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     )
     server = make_server(segmenter, args.host, args.port, quiet=args.quiet)
     host, port = server.server_address[:2]
-    print(f"lgformer: {checkpoint} at {size} px; open http://{host}:{port}/ (Ctrl+C stops)")
+    print(
+        f"lgformer: {checkpoint} at {size} px; open http://{host}:{port}/ (Ctrl+C stops)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
