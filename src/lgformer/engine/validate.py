@@ -11,13 +11,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from lgformer.engine.distributed import DistInfo
 from lgformer.engine.precision import Precision
-from lgformer.evaluation.distributed import ShardSampler
-from lgformer.evaluation.loop import count_ious
+from lgformer.evaluation.loop import count_ious, shard_loader
 
 
 @torch.no_grad()
@@ -40,16 +39,16 @@ def validate(
         dataset: items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,)
             and ``target`` (S, S) 0/1; the prediction is compared at S x S.
     """
-    sampler = ShardSampler(len(dataset), info.rank, info.world_size)
-    loader = DataLoader(
+    loader = shard_loader(
         dataset,
         batch_size=batch_size,
-        sampler=sampler,
+        rank=info.rank,
+        world_size=info.world_size,
         num_workers=num_workers,
         collate_fn=collate_fn,
-        pin_memory=device.type == "cuda",
+        device=device,
     )
-    bar = tqdm(total=len(sampler), desc="validate", leave=False, disable=not progress)
+    bar = tqdm(total=len(loader.sampler), desc="validate", leave=False, disable=not progress)
     with bar:
         acc = count_ious(model, loader, device=device, autocast=precision.autocast, bar=bar)
     metrics = acc.compute()

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lgformer.data.datasets import ReferEvalDataset, collate_samples
-from lgformer.evaluation.distributed import ProcessInfo, ShardSampler
-from lgformer.evaluation.loop import RESOLUTIONS, count_ious
+from lgformer.evaluation.distributed import ProcessInfo
+from lgformer.evaluation.loop import RESOLUTIONS, count_ious, shard_loader
 from lgformer.evaluation.metrics import SegmentationMetrics, per_sample_iou
 
 
@@ -72,17 +71,17 @@ def evaluate(
         raise ValueError("resolution='original' needs ReferEvalDataset(..., keep_original=True)")
     process = process or ProcessInfo()
     device = torch.device(device)
-    sampler = ShardSampler(len(dataset), process.rank, process.world_size)
-    loader = DataLoader(
+    loader = shard_loader(
         dataset,
         batch_size=batch_size,
-        sampler=sampler,
+        rank=process.rank,
+        world_size=process.world_size,
         num_workers=num_workers,
         collate_fn=collate_samples,
-        pin_memory=device.type == "cuda",
+        device=device,
     )
     bar = tqdm(
-        total=len(sampler),
+        total=len(loader.sampler),
         unit="sample",
         desc=f"evaluating ({resolution} resolution)",
         disable=not (progress and process.is_main),

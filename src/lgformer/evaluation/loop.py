@@ -12,13 +12,35 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from lgformer.evaluation.accumulator import IoUAccumulator
+from lgformer.evaluation.distributed import ShardSampler
 from lgformer.evaluation.metrics import intersection_union, predict_foreground
 
 RESOLUTIONS = ("input", "original")
+
+
+def shard_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    rank: int,
+    world_size: int,
+    num_workers: int,
+    collate_fn: Callable | None,
+    device: torch.device,
+) -> DataLoader:
+    """A loader over this process's contiguous shard of ``dataset``, in dataset order."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=ShardSampler(len(dataset), rank, world_size),
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        pin_memory=device.type == "cuda",
+    )
 
 
 def batch_counts(
