@@ -1,6 +1,6 @@
 """It learns: the real trainer on a tiny synthetic dataset, and the bundled model's demo.
 
-CI-sized versions of the synthetic benchmark's claims (notes/RESULTS_SYNTHETIC.md): a
+CI-sized versions of the synthetic benchmark's claims (README, notes/SYNTHETIC_EXPERIMENTS.md): a
 tiny LGFormer trained for 240 steps by ``run_training`` on a few generated scenes
 drives its loss down and its training-set IoU (every sentence, spec protocol) up past
 a threshold, while the same run with the sentences shuffled across samples (the
