@@ -25,9 +25,8 @@ class ResumableSampler(Sampler[int]):
         num_samples: dataset length.
         num_replicas, rank: the process layout (1 and 0 for one process).
         seed: base seed of the shuffle.
-        shuffle: False keeps dataset order (validation).
-        pad: repeat indices so every rank gets the same count (training);
-            False shards without repeats (validation: nothing counted twice).
+
+    Validation shards without shuffling or padding: ``lgformer.evaluation.ShardSampler``.
     """
 
     def __init__(
@@ -37,8 +36,6 @@ class ResumableSampler(Sampler[int]):
         num_replicas: int = 1,
         rank: int = 0,
         seed: int = 0,
-        shuffle: bool = True,
-        pad: bool = True,
     ) -> None:
         if num_samples <= 0:
             raise ValueError("the dataset is empty")
@@ -46,8 +43,6 @@ class ResumableSampler(Sampler[int]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.seed = seed
-        self.shuffle = shuffle
-        self.pad = pad
         self.epoch = 0
         self.consumed = 0  # samples of this rank already used in this epoch
 
@@ -58,15 +53,11 @@ class ResumableSampler(Sampler[int]):
 
     def epoch_indices(self) -> list[int]:
         """All of this rank's indices for the current epoch, nothing skipped."""
-        if self.shuffle:
-            gen = torch.Generator()
-            gen.manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.num_samples, generator=gen).tolist()
-        else:
-            order = list(range(self.num_samples))
-        if self.pad:
-            total = -(-self.num_samples // self.num_replicas) * self.num_replicas
-            order = (order * (-(-total // len(order))))[:total]
+        gen = torch.Generator()
+        gen.manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.num_samples, generator=gen).tolist()
+        total = -(-self.num_samples // self.num_replicas) * self.num_replicas
+        order = (order * (-(-total // len(order))))[:total]
         return order[self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[int]:
@@ -74,9 +65,7 @@ class ResumableSampler(Sampler[int]):
 
     def per_rank(self) -> int:
         """This rank's sample count in a whole epoch."""
-        if self.pad:
-            return -(-self.num_samples // self.num_replicas)
-        return len(range(self.rank, self.num_samples, self.num_replicas))
+        return -(-self.num_samples // self.num_replicas)
 
     def __len__(self) -> int:
         return max(0, self.per_rank() - self.consumed)
