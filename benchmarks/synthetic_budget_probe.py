@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import time
 import warnings
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Subset
 
 from lgformer.data.datasets import ReferEvalDataset, collate_samples
 from lgformer.data.refer import load_refer
@@ -33,7 +32,9 @@ from lgformer.engine.build import build_datasets, build_model
 from lgformer.engine.config import load_train_config
 from lgformer.engine.loss import deep_supervision_loss
 from lgformer.engine.optimizer import build_optimizer
+from lgformer.evaluation.loop import count_ious, shard_loader
 from lgformer.tokenizer import SentenceTokenizer
+from synthetic_by_kind import kind_table, sentence_kinds
 
 BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_bundled.yaml"
 
@@ -86,34 +87,27 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
         epoch += 1
 
 
-@torch.no_grad()
 def score_by_kind(model, data: Path, size: int, count: int) -> dict[str, list[float]]:
     """{kind or "all": [overall IoU %, mean IoU %, samples]} on ``count`` random val sentences."""
     split = load_refer(data, DATASET, SPLIT_BY, "val", tokenizer=SentenceTokenizer())
     dataset = ReferEvalDataset(split, image_size=size)
-    refs = pickle.loads((data / DATASET / f"refs({SPLIT_BY}).p").read_bytes())
-    kind = {s["sent_id"]: s["kind"] for ref in refs for s in ref["sentences"]}
-    order = np.random.default_rng(0).permutation(len(dataset))[:count]
-    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0])
-    model.eval()
-    for i in range(0, len(order), 32):
-        items = [dataset[int(j)] for j in order[i : i + 32]]
-        batch = collate_samples(items)
-        logits = model(batch["image"], batch["token_ids"], batch["attention_mask"]).pred_logits
-        pred = logits[:, 0] > 0  # (B, S, S)
-        target = batch["target"] > 0.5  # (B, S, S)
-        for k, item in enumerate(items):
-            inter = float((pred[k] & target[k]).sum())
-            union = float((pred[k] | target[k]).sum())
-            for key in (kind[item["sent_id"]], "all"):
-                acc = sums[key]
-                acc[0] += inter
-                acc[1] += union
-                acc[2] += inter / max(union, 1.0)
-                acc[3] += 1
+    chosen = np.random.default_rng(0).permutation(len(dataset))[:count]
+    loader = shard_loader(
+        Subset(dataset, chosen.tolist()),
+        batch_size=32,
+        rank=0,
+        world_size=1,
+        num_workers=0,
+        collate_fn=collate_samples,
+        device=torch.device("cpu"),
+    )
+    positions, inter, union = count_ious(model, loader, device=torch.device("cpu")).records()
+    kind = sentence_kinds(data)
+    kinds = [kind[int(sent_id)] for sent_id in split.sent_ids[chosen[positions]]]
+    table = kind_table(kinds, inter, union)
     return {
-        key: [round(100 * i / max(u, 1.0), 1), round(100 * s / n, 1), n]
-        for key, (i, u, s, n) in sorted(sums.items())
+        key: [round(m["overall_iou"], 1), round(m["mean_iou"], 1), m["num_samples"]]
+        for key, m in table.items()
     }
 
 

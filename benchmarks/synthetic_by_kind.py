@@ -16,35 +16,48 @@ import csv
 import json
 import pickle
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
+from lgformer.evaluation import compute_metrics
+
+
+def sentence_kinds(data_root: Path) -> dict[int, str]:
+    """{sent_id: kind} of every sentence of a ``lgformer synth`` dataset."""
+    refs = pickle.loads((data_root / DATASET / f"refs({SPLIT_BY}).p").read_bytes())
+    return {s["sent_id"]: s["kind"] for ref in refs for s in ref["sentences"]}
+
+
+def kind_table(
+    kinds: Sequence[str], intersections: Sequence[int], unions: Sequence[int]
+) -> dict[str, dict[str, float]]:
+    """Per-sample kinds and pixel counts -> {kind (and "all"): {"overall_iou", "mean_iou",
+    "precision@0.5" (percent, 2 decimals), "num_samples"}} (spec section 9 metrics)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, kind in enumerate(kinds):
+        groups[kind].append(i)
+        groups["all"].append(i)
+    inter, union = np.asarray(intersections), np.asarray(unions)
+    out = {}
+    for key, rows in sorted(groups.items()):
+        m = compute_metrics(inter[rows], union[rows], thresholds=(0.5,)).as_dict()
+        out[key] = {k: m[k] for k in ("overall_iou", "mean_iou", "precision@0.5", "num_samples")}
+    return out
 
 
 def by_kind(data_root: Path, per_sample: Path) -> dict[str, dict[str, float]]:
-    """{kind (and "all"): {"overall_iou", "mean_iou", "precision@0.5" (percent), "num_samples"}}."""
-    refs = pickle.loads((data_root / DATASET / f"refs({SPLIT_BY}).p").read_bytes())
-    kind = {s["sent_id"]: s["kind"] for ref in refs for s in ref["sentences"]}
-    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0, 0])
+    """``kind_table`` of the rows of an ``lgformer evaluate --per-sample`` CSV."""
+    kind = sentence_kinds(data_root)
     with open(per_sample, newline="") as f:
-        for row in csv.DictReader(f):
-            inter, union, iou = int(row["intersection"]), int(row["union"]), float(row["iou"])
-            for key in (kind[int(row["sent_id"])], "all"):
-                acc = sums[key]
-                acc[0] += inter
-                acc[1] += union
-                acc[2] += iou
-                acc[3] += iou >= 0.5
-                acc[4] += 1
-    out = {}
-    for key, (inter, union, iou_sum, hits, n) in sorted(sums.items()):
-        out[key] = {
-            "overall_iou": round(100 * inter / max(union, 1), 2),
-            "mean_iou": round(100 * iou_sum / n, 2),
-            "precision@0.5": round(100 * hits / n, 2),
-            "num_samples": n,
-        }
-    return out
+        rows = list(csv.DictReader(f))
+    return kind_table(
+        [kind[int(r["sent_id"])] for r in rows],
+        [int(r["intersection"]) for r in rows],
+        [int(r["union"]) for r in rows],
+    )
 
 
 def main() -> None:
