@@ -30,9 +30,8 @@ def export(checkpoint: Path, out: Path, image_size: int = 128) -> Path:
     """
     from lgformer.checkpoints import load_model, save_model
     from lgformer.data.synthetic import render_scene
-    from lgformer.data.transforms import image_to_input
     from lgformer.errors import LGFormerError
-    from lgformer.tokenizer import SentenceTokenizer
+    from lgformer.inference import ReferringSegmenter
 
     model = load_model(checkpoint)
     save_model(model, out, dtype=torch.float16, text_encoder_source="minilm")
@@ -42,13 +41,11 @@ def export(checkpoint: Path, out: Path, image_size: int = 128) -> Path:
 
     rgb, _, expressions = render_scene(0, image_size=image_size)
     sentences = [s for s, _ in expressions]
-    ids, mask = SentenceTokenizer(max_words=model.config.max_words)(sentences)
-    image = image_to_input(rgb, image_size).unsqueeze(0).expand(len(sentences), -1, -1, -1)
-    reloaded = load_model(out)
-    with torch.no_grad():
-        a = model(image, ids, mask).pred_logits > 0
-        b = reloaded(image, ids, mask).pred_logits > 0
-    agree = float((a == b).float().mean())
+    a = ReferringSegmenter(model, image_size=image_size, device="cpu").segment(rgb, sentences)
+    b = ReferringSegmenter(load_model(out), image_size=image_size, device="cpu").segment(
+        rgb, sentences
+    )
+    agree = float((a == b).mean())
     if agree < 0.999:
         raise LGFormerError(f"reloaded fp16 model disagrees on {100 * (1 - agree):.2f}% pixels")
     print(f"wrote {out} ({size / 2**20:.1f} MiB); fp16 reload agrees on {100 * agree:.3f}% pixels")
