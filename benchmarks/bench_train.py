@@ -2,6 +2,11 @@
 
     # CPU, the synthetic benchmark's model
     python benchmarks/bench_train.py --preset synthetic_small --size 160 --batch 8 --threads 2
+    # the bundled recipe, eager vs torch.compile (one thread)
+    python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
+        --batch 16 --threads 1 --steps 6
+    python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
+        --batch 16 --threads 1 --steps 6 --compile
     # GPU, the released config: fp16 and bf16, with and without gradient checkpointing
     python benchmarks/bench_train.py --device cuda --preset swin_base_w12 --size 480 --batch 8 \\
         --precision fp16 bf16 --checkpointing off on
@@ -85,10 +90,12 @@ def peak_rss_bytes() -> int:
 
 def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> str:
     device = torch.device(args.device)
+    preset = args.preset or (None if args.config else "synthetic_small")
+    preset_override = [f"model.preset={preset}"] if preset else []
     cfg = load_train_config(
-        None,
-        [
-            f"model.preset={args.preset}",
+        args.config,
+        preset_override
+        + [
             f"model.grad_checkpointing={str(checkpointing).lower()}",
             f"optim.precision={precision}",
             f"optim.batch_size={args.batch}",
@@ -106,6 +113,8 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
             cfg, model, _RandomBatches(args.batch), None, info=DistInfo(), device=device
         )
     trainer.logger.close()
+    if args.compile:
+        trainer.train_model = torch.compile(trainer.train_model)
     batch = random_batch(args.batch, args.size, model.config.max_words, device)
     times = []
     for i in range(args.warmup + args.steps):
@@ -121,6 +130,8 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
         loss = trainer.train_step(batch)
         if device.type == "cuda":
             torch.cuda.synchronize()
+        if i == 0:
+            first = time.perf_counter() - start  # includes compilation with --compile
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
     if device.type == "cuda":
@@ -129,8 +140,10 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
         memory = f"peak RSS {peak_rss_bytes() / 2**30:.2f} GiB"
     median = statistics.median(times)
     line = (
-        f"{args.preset} batch {args.batch} {args.size}x{args.size} {trainer.precision.name} "
-        f"grad-ckpt {'on ' if checkpointing else 'off'}: step {median * 1000:.0f} ms "
+        f"{args.config or cfg.model.preset} batch {args.batch} {args.size}x{args.size} "
+        f"{trainer.precision.name} grad-ckpt {'on ' if checkpointing else 'off'}"
+        f"{' compiled' if args.compile else ''}: first step {first:.1f} s, "
+        f"step {median * 1000:.0f} ms "
         f"(median of {len(times)}, min {min(times) * 1000:.0f}), "
         f"{args.batch / median:.1f} img/s, {memory}, last loss {loss:.3f}"
     )
@@ -143,7 +156,13 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="synthetic_small")
+    parser.add_argument(
+        "--config", default=None, help="a training YAML to start from (default: the defaults)"
+    )
+    parser.add_argument(
+        "--preset", default=None, help="model preset (default: synthetic_small, or the config's)"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument(
