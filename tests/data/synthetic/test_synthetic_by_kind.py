@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import pickle
 from pathlib import Path
 
 import pytest
 
 from lgformer.data.synthetic import write_dataset
-
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "synthetic_by_kind.py"
+from tests.benchmark_scripts import load_benchmark_script
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("synthetic_by_kind", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("synthetic_by_kind")
 
 
 def test_by_kind_splits_the_metrics_per_sentence_kind(tmp_path: Path) -> None:
