@@ -1,8 +1,8 @@
 """Train a synthetic-benchmark recipe for a fixed wall-clock budget, then score it by kind.
 
     python benchmarks/synthetic_budget_probe.py --name base --data data/synthetic3500 \
-        --budget 480 --threads 1 [--size 128] [--batch 16] [--lr 1e-3] \
-        [--set init.gate_std=0.15 ...]
+        --budget 480 --threads 1 [--size 128] [--batch 16] [--lr 1e-3] [--group 4] \
+        [--set init.gate_std=0.15 --set optim.precision=bf16 ...]
 
 A quick way to compare recipe changes on a CPU: it starts from
 ``configs/synthetic_bundled.yaml`` (plus ``--set`` overrides), trains with the
@@ -10,7 +10,9 @@ real model, loss and optimizer under a time-based schedule (linear warm-up, then
 poly decay to zero at ``--budget`` seconds), and prints one ``RESULT`` line with
 overall IoU, mean IoU and the sample count per expression kind on a fixed random
 subset of val (every sentence counted, spec metrics at the input size). Two probes
-with ``--threads 1`` side by side use both cores of a 2-core machine.
+with ``--threads 1`` side by side use both cores of a 2-core machine. The config's
+``optim.precision`` applies (bf16 autocast on a CPU with native bf16); ``--group N``
+fills each batch with up to N objects of the same image instead of shuffling.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from lgformer.engine.build import build_datasets, build_model
 from lgformer.engine.config import load_train_config
 from lgformer.engine.loss import deep_supervision_loss
 from lgformer.engine.optimizer import build_optimizer
+from lgformer.engine.precision import resolve_precision
 from lgformer.evaluation.loop import count_ious, shard_loader
 from lgformer.tokenizer import SentenceTokenizer
 from synthetic_by_kind import kind_table, sentence_kinds
@@ -39,8 +42,27 @@ from synthetic_by_kind import kind_table, sentence_kinds
 BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_bundled.yaml"
 
 
+def grouped_batches(refs: list, batch: int, group: int, epoch: int) -> list[list[int]]:
+    """Batches of ``batch`` sample indices made of runs of up to ``group`` objects of one
+    image, every object once; the last incomplete batch is dropped.
+
+    refs: the split's refs (sample i is ``refs[i]``; anything with an ``image_id``).
+    """
+    rng = np.random.default_rng(epoch)
+    by_image: dict[int, list[int]] = {}
+    for i, ref in enumerate(refs):
+        by_image.setdefault(ref.image_id, []).append(i)
+    runs = []
+    for members in by_image.values():
+        members = rng.permutation(members).tolist()
+        runs += [members[k : k + group] for k in range(0, len(members), group)]
+    flat = [i for j in rng.permutation(len(runs)) for i in runs[j]]
+    return [flat[k : k + batch] for k in range(0, len(flat) - batch + 1, batch)]
+
+
 def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
     """Train until ``args.budget`` seconds have passed; returns (steps, last-100 mean loss)."""
+    precision = resolve_precision(cfg.optim.precision, torch.device("cpu"))
     train_set, _, collate = build_datasets(cfg, model.config.max_words)
     optimizer = build_optimizer(
         model,
@@ -53,14 +75,20 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
     start, step, epoch, losses = time.perf_counter(), 0, 0, []
     while True:
         train_set.set_epoch(epoch)
-        loader = torch.utils.data.DataLoader(
-            train_set,
-            batch_size=args.batch,
-            shuffle=True,
-            collate_fn=collate,
-            drop_last=True,
-            generator=torch.Generator().manual_seed(epoch),
-        )
+        if args.group:
+            batches = grouped_batches(train_set.split.refs, args.batch, args.group, epoch)
+            loader = torch.utils.data.DataLoader(
+                train_set, batch_sampler=batches, collate_fn=collate
+            )
+        else:
+            loader = torch.utils.data.DataLoader(
+                train_set,
+                batch_size=args.batch,
+                shuffle=True,
+                collate_fn=collate,
+                drop_last=True,
+                generator=torch.Generator().manual_seed(epoch),
+            )
         model.train()
         for batch in loader:
             elapsed = time.perf_counter() - start
@@ -69,7 +97,8 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
             factor = min(1.0, (step + 1) / args.warmup) * (1 - elapsed / args.budget) ** 0.9
             for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = lr * factor
-            out = model(batch["image"], batch["token_ids"], batch["attention_mask"])
+            with precision.autocast():
+                out = model(batch["image"], batch["token_ids"], batch["attention_mask"])
             loss = deep_supervision_loss(
                 out.mask_logits,
                 batch["target"],
@@ -120,6 +149,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="model input side")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--group", type=int, default=0, help="objects of one image per run")
     parser.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
     parser.add_argument("--val", type=int, default=600, help="val sentences scored")
     parser.add_argument("--set", action="append", default=[], help="config override key=value")
