@@ -134,14 +134,11 @@ def test_serve_command_is_registered(capsys):
     assert "--checkpoint" in out and "--port" in out
 
 
-def test_serve_command_with_the_bundled_model(tmp_path):
-    """`lgformer serve --port 0` as a user runs it: prints its URL, answers, stops on SIGINT."""
+def _start_serve():
+    """`lgformer serve --port 0 --quiet` in a subprocess -> (process, base URL)."""
     import re
-    import signal
     import subprocess
     import sys
-
-    from lgformer.data.synthetic import render_scene
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "lgformer.cli", "serve", "--port", "0", "--quiet"],
@@ -149,18 +146,51 @@ def test_serve_command_with_the_bundled_model(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    line = proc.stdout.readline()
+    match = re.search(r"open (http://\S+/)", line)
+    if not match:
+        proc.kill()
+        raise AssertionError(line + proc.stderr.read())
+    return proc, match.group(1).rstrip("/")
+
+
+def _stop(proc, signum) -> str:
+    """Send ``signum``; the server must exit 0 within 30 s. Returns the rest of its stdout."""
+    import subprocess
+
+    proc.send_signal(signum)
     try:
-        line = proc.stdout.readline()
-        match = re.search(r"open (http://\S+/)", line)
-        assert match, line + proc.stderr.read()
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 0
+    return out
+
+
+def test_serve_command_with_the_bundled_model():
+    """`lgformer serve --port 0` as a user runs it: prints its URL, answers, stops on SIGTERM
+    (kill, docker stop, systemd)."""
+    import signal
+
+    from lgformer.data.synthetic import render_scene
+
+    proc, url = _start_serve()
+    try:
         rgb, _, expressions = render_scene(seed=1)
-        status, answer = _post(
-            match.group(1).rstrip("/"),
-            {"image": _png_b64(rgb), "sentences": [expressions[0][0]]},
-        )
+        status, answer = _post(url, {"image": _png_b64(rgb), "sentences": [expressions[0][0]]})
         assert status == 200, answer
         assert (answer["width"], answer["height"]) == (rgb.shape[1], rgb.shape[0])
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    assert proc.returncode == 0
+        out = _stop(proc, signal.SIGTERM)
+    assert "stopped" in out
+
+
+def test_serve_command_stops_on_ctrl_c():
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A shell's background job inherits SIGINT ignored, and so would the server.
+        pytest.skip("SIGINT is ignored in this process (started as a background job)")
+    proc, _ = _start_serve()
+    assert "stopped" in _stop(proc, signal.SIGINT)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+from types import FrameType
 
 HELP = "Serve a local web page for segmenting images in a browser."
 
@@ -26,6 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """Let SIGTERM (``kill``, ``docker stop``, systemd) stop the server as Ctrl+C does.
+
+    Only the main thread may set handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def run(args: argparse.Namespace) -> int:
     from lgformer.bundled import BUNDLED_IMAGE_SIZE, bundled_weights_path
     from lgformer.data.transforms import DEFAULT_SIZE
@@ -41,11 +57,12 @@ def run(args: argparse.Namespace) -> int:
     )
     server = make_server(segmenter, args.host, args.port, quiet=args.quiet)
     host, port = server.server_address[:2]
-    print(
-        f"lgformer: {checkpoint} at {size} px; open http://{host}:{port}/ (Ctrl+C stops)",
-        flush=True,
-    )
-    try:
+    stop_on_sigterm()
+    try:  # the URL line is inside: a signal right after it still stops cleanly
+        print(
+            f"lgformer: {checkpoint} at {size} px; open http://{host}:{port}/ (Ctrl+C stops)",
+            flush=True,
+        )
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopped")
