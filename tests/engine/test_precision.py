@@ -56,3 +56,12 @@ def test_a_cpu_bf16_run_trains_and_keeps_fp32_weights(tmp_path, monkeypatch):
     assert all(math.isfinite(x) for x in losses)
     assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:2]) / 2
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+def test_a_torch_without_the_bf16_check_counts_as_no_native_bf16(monkeypatch):
+    class NoCheck:
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    monkeypatch.setattr(torch.ops, "mkldnn", NoCheck())
+    assert precision_module.cpu_has_native_bf16() is False

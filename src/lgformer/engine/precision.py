@@ -39,10 +39,16 @@ class Precision:
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 matrix products natively (oneDNN's own check)."""
-    return bool(
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+    """Whether this CPU computes bf16 matrix products natively (oneDNN's own check).
+
+    The check is a private torch op; a torch without it counts as "no" (fp32 then).
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def resolve_precision(requested: str, device: torch.device) -> Precision:
