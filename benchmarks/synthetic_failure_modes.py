@@ -95,6 +95,21 @@ def failure_modes(
     dataset = ReferEvalDataset(split, image_size=image_size)
     chosen = np.random.default_rng(0).permutation(len(dataset))[:count].tolist()
     loader = DataLoader(Subset(dataset, chosen), batch_size=32, collate_fn=collate_samples)
+    masks_of: dict[int, np.ndarray] = {}  # image id -> (K, S, S), decoded once per image
+
+    def object_masks(ref) -> np.ndarray:
+        if ref.image_id not in masks_of:
+            masks_of[ref.image_id] = np.stack(
+                [
+                    resize_mask(
+                        segmentation_to_mask(a["segmentation"], ref.height, ref.width),
+                        image_size,
+                    )
+                    for a in objects_of[ref.image_id]
+                ]
+            )
+        return masks_of[ref.image_id]
+
     rows = []
     with torch.inference_mode():
         for batch in loader:
@@ -102,18 +117,8 @@ def failure_modes(
             preds = (logits.pred_logits[:, 0] > 0).numpy()  # (B, S, S)
             for pred, index in zip(preds, batch["index"].tolist(), strict=True):
                 ref = split.refs[int(split.sent_ref[index])]
-                anns = objects_of[ref.image_id]
-                masks = np.stack(
-                    [
-                        resize_mask(
-                            segmentation_to_mask(a["segmentation"], ref.height, ref.width),
-                            image_size,
-                        )
-                        for a in anns
-                    ]
-                )
-                target = [a["id"] for a in anns].index(ref.ann_id)
-                rows.append(match_objects(pred, masks, target))
+                target = [a["id"] for a in objects_of[ref.image_id]].index(ref.ann_id)
+                rows.append(match_objects(pred, object_masks(ref), target))
     return summarize(rows)
 
 
