@@ -45,13 +45,14 @@ LEARNERS = ("lgformer", "swin", "cnn")
 BACKGROUND_WEIGHT = 0.2  # most pixels are background
 
 
-def category_maps(
-    data_root: Path, size: int, limit: int
-) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """The first ``limit`` images (by id) of a REFER-layout dataset with their label maps.
+def category_label_maps(
+    data_root: Path, size: int, limit: int | None = None
+) -> tuple[list[dict], dict[int, np.ndarray], list[str]]:
+    """Per-pixel category labels of the images of a REFER-layout dataset (first ``limit``
+    by id, or all).
 
-    Returns (images (N, 3, S, S) model inputs, labels (N, S, S) int64 with 0 for
-    background and 1 + the index in ``names`` of the visible object's category,
+    Returns (the images' instances.json entries, {image id: (S, S) int64 map with 0 for
+    background and 1 + the index in ``names`` of the visible object's category},
     category names in COCO id order).
     """
     instances = json.loads((data_root / DATASET / "instances.json").read_text())
@@ -60,16 +61,32 @@ def category_maps(
     anns = defaultdict(list)
     for ann in instances["annotations"]:
         anns[ann["image_id"]].append(ann)
-    images, labels = [], []
-    for entry in sorted(instances["images"], key=lambda e: e["id"])[:limit]:
-        path = next((data_root / "images").rglob(entry["file_name"]))
-        images.append(image_to_input(load_rgb(path, exif_transpose=False), size))
+    entries = sorted(instances["images"], key=lambda e: e["id"])[:limit]
+    maps = {}
+    for entry in entries:
         label = np.zeros((size, size), np.int64)
         for ann in anns[entry["id"]]:
             visible = segmentation_to_mask(ann["segmentation"], entry["height"], entry["width"])
             label[resize_mask(visible, size)] = label_of[ann["category_id"]]
-        labels.append(torch.from_numpy(label))
-    return torch.stack(images), torch.stack(labels), [c["name"] for c in categories]
+        maps[entry["id"]] = label
+    return entries, maps, [c["name"] for c in categories]
+
+
+def category_maps(
+    data_root: Path, size: int, limit: int
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The first ``limit`` images (by id) with their label maps: (images (N, 3, S, S)
+    model inputs, labels (N, S, S) int64 as in ``category_label_maps``, category names)."""
+    entries, maps, names = category_label_maps(data_root, size, limit)
+    images = [
+        image_to_input(
+            load_rgb(next((data_root / "images").rglob(e["file_name"])), exif_transpose=False),
+            size,
+        )
+        for e in entries
+    ]
+    labels = [torch.from_numpy(maps[e["id"]]) for e in entries]
+    return torch.stack(images), torch.stack(labels), names
 
 
 class SmallCNN(nn.Module):

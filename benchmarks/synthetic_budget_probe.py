@@ -2,6 +2,7 @@
 
     python benchmarks/synthetic_budget_probe.py --name base --data data/synthetic3500 \
         --budget 480 --threads 1 [--size 128] [--batch 16] [--lr 1e-3] [--group 4] \
+        [--aux-weight 1.0] \
         [--set init.gate_std=0.15 --set optim.precision=bf16 ...]
 
 A quick way to compare recipe changes on a CPU: it starts from
@@ -13,6 +14,10 @@ subset of val (every sentence counted, spec metrics at the input size). Two prob
 with ``--threads 1`` side by side use both cores of a 2-core machine. The config's
 ``optim.precision`` applies (bf16 autocast on a CPU with native bf16); ``--group N``
 fills each batch with up to N objects of the same image instead of shuffling.
+``--aux-weight W`` adds W times an auxiliary loss, training only: 1x1 classifiers on
+the first three backbone stages and on the mask features label every pixel with the
+COCO category of the object under it (the synthetic shapes), against the image's
+label map (soft targets at each map's resolution).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Subset
 
 from lgformer.data.datasets import ReferEvalDataset, collate_samples
@@ -37,6 +43,7 @@ from lgformer.engine.optimizer import build_optimizer
 from lgformer.engine.precision import resolve_precision
 from lgformer.evaluation.loop import count_ious, shard_loader
 from lgformer.tokenizer import SentenceTokenizer
+from shape_learnability import category_label_maps
 from synthetic_by_kind import kind_table, sentence_kinds
 
 BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_bundled.yaml"
@@ -60,6 +67,27 @@ def grouped_batches(refs: list, batch: int, group: int, epoch: int) -> list[list
     return [flat[k : k + batch] for k in range(0, len(flat) - batch + 1, batch)]
 
 
+class CategoryHeads(torch.nn.Module):
+    """1x1 category classifiers on backbone stages 1-3 and the mask features."""
+
+    def __init__(self, stage_channels: tuple[int, ...], mask_channels: int, classes: int):
+        super().__init__()
+        channels = [*stage_channels[:3], mask_channels]
+        self.heads = torch.nn.ModuleList(torch.nn.Conv2d(c, classes, 1) for c in channels)
+
+    def loss(self, out, labels: torch.Tensor) -> torch.Tensor:
+        """Mean soft cross-entropy over the four maps of ``out`` (an LGFormerOutput with
+        intermediates) against labels (B, S, S) int64."""
+        onehot = F.one_hot(labels, self.heads[0].out_channels).permute(0, 3, 1, 2).float()
+        maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
+        total = torch.zeros(())
+        for head, fmap in zip(self.heads, maps, strict=True):
+            target = F.adaptive_avg_pool2d(onehot, fmap.shape[-2:])  # (B, K, h, w)
+            log_p = F.log_softmax(head(fmap.float()), dim=1)
+            total = total - (target * log_p).sum(1).mean()
+        return total / len(self.heads)
+
+
 def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
     """Train until ``args.budget`` seconds have passed; returns (steps, last-100 mean loss)."""
     precision = resolve_precision(cfg.optim.precision, torch.device("cpu"))
@@ -71,6 +99,15 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
         train_text_encoder=cfg.optim.train_text_encoder,
         fused=True,
     )
+    aux = None
+    if args.aux_weight:
+        _, label_maps, names = category_label_maps(args.data, args.size)
+        aux = CategoryHeads(
+            model.config.swin.stage_channels, model.config.decoder.hidden_dim, 1 + len(names)
+        )
+        optimizer.add_param_group(
+            {"params": list(aux.parameters()), "lr": args.lr, "weight_decay": 0.0}
+        )
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     start, step, epoch, losses = time.perf_counter(), 0, 0, []
     while True:
@@ -98,13 +135,24 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
             for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = lr * factor
             with precision.autocast():
-                out = model(batch["image"], batch["token_ids"], batch["attention_mask"])
+                out = model(
+                    batch["image"],
+                    batch["token_ids"],
+                    batch["attention_mask"],
+                    return_intermediates=aux is not None,
+                )
             loss = deep_supervision_loss(
                 out.mask_logits,
                 batch["target"],
                 pos_weight=cfg.optim.pos_weight,
                 dice_weight=cfg.optim.dice_weight,
             )
+            if aux is not None:
+                refs = train_set.split.refs
+                labels = np.stack(
+                    [label_maps[refs[int(i)].image_id] for i in batch["index"].tolist()]
+                )
+                loss = loss + args.aux_weight * aux.loss(out, torch.from_numpy(labels))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -150,6 +198,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--group", type=int, default=0, help="objects of one image per run")
+    parser.add_argument("--aux-weight", type=float, default=0.0, help="category loss weight")
     parser.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
     parser.add_argument("--val", type=int, default=600, help="val sentences scored")
     parser.add_argument("--set", action="append", default=[], help="config override key=value")
