@@ -76,7 +76,7 @@ class CategoryHeads(torch.nn.Module):
         self.heads = torch.nn.ModuleList(torch.nn.Conv2d(c, classes, 1) for c in channels)
 
     def loss(self, out, labels: torch.Tensor) -> torch.Tensor:
-        """Mean soft cross-entropy over the four maps of ``out`` (an LGFormerOutput with
+        """Soft cross-entropy summed over the four maps of ``out`` (an LGFormerOutput with
         intermediates) against labels (B, S, S) int64."""
         onehot = F.one_hot(labels, self.heads[0].out_channels).permute(0, 3, 1, 2).float()
         maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
@@ -85,7 +85,7 @@ class CategoryHeads(torch.nn.Module):
             target = F.adaptive_avg_pool2d(onehot, fmap.shape[-2:])  # (B, K, h, w)
             log_p = F.log_softmax(head(fmap.float()), dim=1)
             total = total - (target * log_p).sum(1).mean()
-        return total / len(self.heads)
+        return total
 
 
 def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
@@ -106,7 +106,11 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
             model.config.swin.stage_channels, model.config.decoder.hidden_dim, 1 + len(names)
         )
         optimizer.add_param_group(
-            {"params": list(aux.parameters()), "lr": args.lr, "weight_decay": 0.0}
+            {
+                "params": list(aux.parameters()),
+                "lr": args.lr,
+                "weight_decay": cfg.optim.weight_decay,
+            }
         )
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     start, step, epoch, losses = time.perf_counter(), 0, 0, []
