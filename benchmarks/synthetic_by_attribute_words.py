@@ -14,15 +14,13 @@ attribute sentences.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import pickle
 from pathlib import Path
 
 from lgformer.data.synthetic.attributes import COLOURS, SHAPES, SIZE_WORDS
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
-from synthetic_by_kind import kind_table
+from synthetic_by_kind import kind_table, per_sample_cli
 
 WORD_CLASSES: dict[str, frozenset[str]] = {
     "size": frozenset(w for words in SIZE_WORDS.values() for w in words),
@@ -62,20 +60,7 @@ def by_attribute_words(data_root: Path, per_sample: Path) -> dict[str, dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="the synthetic data root")
-    parser.add_argument("--per-sample", type=Path, required=True, help="lgformer evaluate CSV")
-    parser.add_argument("--output", type=Path, default=None, help="also write JSON here")
-    args = parser.parse_args()
-    table = by_attribute_words(args.data, args.per_sample)
-    print(f"{'words':18s} {'samples':>8s} {'oIoU':>7s} {'mIoU':>7s} {'prec@0.5':>9s}")
-    for key, m in table.items():
-        print(
-            f"{key:18s} {m['num_samples']:8d} {m['overall_iou']:7.2f} {m['mean_iou']:7.2f} "
-            f"{m['precision@0.5']:9.2f}"
-        )
-    if args.output:
-        args.output.write_text(json.dumps(table, indent=1) + "\n")
+    per_sample_cli(__doc__.split("\n\n")[0], by_attribute_words, "words")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import csv
 import json
 import pickle
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,21 +60,34 @@ def by_kind(data_root: Path, per_sample: Path) -> dict[str, dict[str, float]]:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def report(table: dict[str, dict[str, float]], label: str, output: Path | None) -> None:
+    """Print a ``kind_table`` result as aligned columns (first column titled ``label``);
+    also write it as JSON to ``output`` when given."""
+    width = max(12, *(len(key) for key in table))
+    print(f"{label:{width}s} {'samples':>8s} {'oIoU':>7s} {'mIoU':>7s} {'prec@0.5':>9s}")
+    for key, m in table.items():
+        print(
+            f"{key:{width}s} {m['num_samples']:8d} {m['overall_iou']:7.2f} "
+            f"{m['mean_iou']:7.2f} {m['precision@0.5']:9.2f}"
+        )
+    if output:
+        output.write_text(json.dumps(table, indent=1) + "\n")
+
+
+def per_sample_cli(
+    description: str, table_of: Callable[[Path, Path], dict[str, dict[str, float]]], label: str
+) -> None:
+    """The command line shared by the per-sample splitters: --data, --per-sample, --output."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, required=True, help="the synthetic data root")
     parser.add_argument("--per-sample", type=Path, required=True, help="lgformer evaluate CSV")
     parser.add_argument("--output", type=Path, default=None, help="also write JSON here")
     args = parser.parse_args()
-    table = by_kind(args.data, args.per_sample)
-    print(f"{'kind':12s} {'samples':>8s} {'oIoU':>7s} {'mIoU':>7s} {'prec@0.5':>9s}")
-    for key, m in table.items():
-        print(
-            f"{key:12s} {m['num_samples']:8d} {m['overall_iou']:7.2f} {m['mean_iou']:7.2f} "
-            f"{m['precision@0.5']:9.2f}"
-        )
-    if args.output:
-        args.output.write_text(json.dumps(table, indent=1) + "\n")
+    report(table_of(args.data, args.per_sample), label, args.output)
+
+
+def main() -> None:
+    per_sample_cli(__doc__.split("\n\n")[0], by_kind, "kind")
 
 
 if __name__ == "__main__":
