@@ -17,7 +17,10 @@ final ``RESULT`` line. Learners:
 - ``cnn``: a reference: four 3x3 convolutions with three 2x2 max-pools.
 
 It isolates the visual half of the referring task: a trunk that cannot learn the
-shapes here cannot ground "the star" either.
+shapes here cannot ground "the star" either. With ``--save-swin FILE`` (learners
+``swin`` and ``lgformer``) the trained Swin part is written in the layout of the
+official ImageNet files, so that a training run can start from it
+(``--set init.swin=FILE``): a shape warm start.
 """
 
 from __future__ import annotations
@@ -104,11 +107,24 @@ class SmallCNN(nn.Module):
         return self.body(image)
 
 
-def build_trunk(learner: str, config: Path) -> tuple[Callable, list[nn.Parameter], int]:
-    """(forward (B, 3, H, W) -> (B, C, H/8, W/8), its trainable parameters, C)."""
+def swin_state_dict(backbone: nn.Module) -> dict[str, torch.Tensor]:
+    """The Swin part of an LGFormer backbone under the official ImageNet key names
+    (``patch_embed.*``, ``layers.{i}.blocks.*``, ``layers.{i}.downsample.*``)."""
+    return {
+        k: v.detach().clone()
+        for k, v in backbone.state_dict().items()
+        if k.startswith("patch_embed.") or ".blocks." in k or ".downsample." in k
+    }
+
+
+def build_trunk(
+    learner: str, config: Path
+) -> tuple[Callable, list[nn.Parameter], int, nn.Module | None]:
+    """(forward (B, 3, H, W) -> (B, C, H/8, W/8), its trainable parameters, C, the
+    LGFormer backbone or None for the CNN)."""
     if learner == "cnn":
         cnn = SmallCNN()
-        return cnn, list(cnn.parameters()), 64
+        return cnn, list(cnn.parameters()), 64, None
     from lgformer.engine.build import build_model
     from lgformer.engine.config import load_train_config
     from lgformer.tokenizer import SentenceTokenizer
@@ -146,9 +162,9 @@ def build_trunk(learner: str, config: Path) -> tuple[Callable, list[nn.Parameter
             raise SystemExit("the swin learner supports one block per stage (no shift)")
         params = [p for n, p in backbone.named_parameters() if ".fusion." not in n]
         params = [p for p in params if p.requires_grad]
-        return swin_forward, params, channels
+        return swin_forward, params, channels, backbone
     params = [p for p in backbone.parameters() if p.requires_grad]
-    return lgformer_forward, params, channels
+    return lgformer_forward, params, channels, backbone
 
 
 def foreground_accuracy(
@@ -182,10 +198,14 @@ def learn_shapes(
     val_share: float = 0.15,
     batch: int = 16,
     report_every: int = 100,
+    save_swin: Path | None = None,
 ) -> dict[str, float]:
-    """Train for ``budget`` seconds; returns steps, samples, seconds, final val accuracy."""
+    """Train for ``budget`` seconds; returns steps, samples, seconds, final val accuracy.
+    ``save_swin``: also write the trained Swin part there (``{"model": swin_state_dict}``)."""
     torch.manual_seed(0)
-    trunk, params, channels = build_trunk(learner, config)
+    trunk, params, channels, backbone = build_trunk(learner, config)
+    if save_swin is not None and backbone is None:
+        raise ValueError("only the swin and lgformer learners have Swin weights to save")
     head = nn.Conv2d(channels, num_classes, 1)
     n_val = max(1, int(len(images) * val_share))
     train_x, train_y = images[n_val:], labels[n_val:]
@@ -209,6 +229,8 @@ def learn_shapes(
             elapsed = time.perf_counter() - start
             print(f"{learner} step {step} {elapsed:.0f}s loss {loss.item():.3f} val {acc:.3f}")
     seconds = time.perf_counter() - start
+    if save_swin is not None:
+        torch.save({"model": swin_state_dict(backbone)}, save_swin)
     return {
         "steps": step,
         "samples": step * batch,
@@ -226,12 +248,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="model input side")
     parser.add_argument("--images", type=int, default=2000, help="images used (15%% held out)")
     parser.add_argument("--config", type=Path, default=BASE_CONFIG, help="training config")
+    parser.add_argument("--save-swin", type=Path, default=None, help="write the Swin weights")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images, labels, names = category_maps(args.data, args.size, args.images)
     result = learn_shapes(
         args.learner, images, labels, num_classes=1 + len(names), budget=args.budget,
-        config=args.config,
+        config=args.config, save_swin=args.save_swin,
     )  # fmt: skip
     print(f"RESULT {args.learner} {json.dumps(result)}")
 

@@ -61,3 +61,30 @@ def test_a_cnn_learns_the_shapes_of_a_single_image(tiny_dataset: Path) -> None:
         val_share=0.5, report_every=10_000,
     )  # fmt: skip
     assert result["val_foreground_accuracy"] > 0.8
+
+
+def test_saved_swin_weights_load_as_an_imagenet_warm_start(tiny_dataset: Path, tmp_path: Path):
+    """--save-swin writes a file that init.swin loads into every Swin tensor of the model."""
+    from lgformer.checkpoints.imagenet import load_swin_imagenet
+    from lgformer.engine.build import build_model
+    from lgformer.engine.config import load_train_config
+
+    script = _load_script()
+    images, labels, names = script.category_maps(tiny_dataset, 64, limit=5)
+    path = tmp_path / "swin_shapes.pth"
+    script.learn_shapes(
+        "swin", images, labels, num_classes=1 + len(names), budget=0.3, batch=2,
+        report_every=1000, save_swin=path,
+    )  # fmt: skip
+    saved = torch.load(path)["model"]
+    cfg = load_train_config(script.BASE_CONFIG, ["validate=false"])
+    model = build_model(cfg, load_pretrained=False)
+    report = load_swin_imagenet(model.backbone, path)
+    assert not report.unexpected and len(report.loaded) == len(
+        [k for k in saved if "relative_position_index" not in k]
+    )
+    assert all(".fusion." in k or "gate" in k or k.startswith("norm") for k in report.missing)
+    key = "layers.1.blocks.0.mlp.fc1.weight"
+    assert torch.equal(model.backbone.state_dict()[key], saved[key])
+    with pytest.raises(ValueError, match="Swin weights"):
+        script.learn_shapes("cnn", images, labels, num_classes=6, budget=0.1, save_swin=path)
