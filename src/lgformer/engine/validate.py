@@ -19,7 +19,6 @@ from lgformer.engine.precision import Precision
 from lgformer.evaluation.loop import count_ious, shard_loader
 
 
-@torch.no_grad()
 def validate(
     model: nn.Module,
     dataset: Dataset,
@@ -38,6 +37,8 @@ def validate(
         model: the bare model (not DDP-wrapped); evaluated in eval mode, its mode restored.
         dataset: items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,)
             and ``target`` (S, S) 0/1; the prediction is compared at S x S.
+
+    No gradients are recorded: ``count_ious`` runs the model under inference mode.
     """
     loader = shard_loader(
         dataset,
