@@ -29,7 +29,6 @@ import argparse
 import json
 import time
 import warnings
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,8 +39,10 @@ from torch import nn
 
 from lgformer.data.image_io import load_rgb
 from lgformer.data.masks import segmentation_to_mask
+from lgformer.data.refer_layout import image_dir
 from lgformer.data.synthetic.writer import DATASET
 from lgformer.data.transforms import image_to_input, resize_mask
+from synthetic_failure_modes import annotations_by_image
 
 BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_bundled.yaml"
 LEARNERS = ("lgformer", "swin", "cnn")
@@ -61,9 +62,7 @@ def category_label_maps(
     instances = json.loads((data_root / DATASET / "instances.json").read_text())
     categories = sorted(instances["categories"], key=lambda c: c["id"])
     label_of = {c["id"]: 1 + i for i, c in enumerate(categories)}
-    anns = defaultdict(list)
-    for ann in instances["annotations"]:
-        anns[ann["image_id"]].append(ann)
+    anns = annotations_by_image(instances["annotations"])
     entries = sorted(instances["images"], key=lambda e: e["id"])[:limit]
     maps = {}
     for entry in entries:
@@ -81,11 +80,9 @@ def category_maps(
     """The first ``limit`` images (by id) with their label maps: (images (N, 3, S, S)
     model inputs, labels (N, S, S) int64 as in ``category_label_maps``, category names)."""
     entries, maps, names = category_label_maps(data_root, size, limit)
+    folder = image_dir(data_root, DATASET)
     images = [
-        image_to_input(
-            load_rgb(next((data_root / "images").rglob(e["file_name"])), exif_transpose=False),
-            size,
-        )
+        image_to_input(load_rgb(folder / e["file_name"], exif_transpose=False), size)
         for e in entries
     ]
     labels = [torch.from_numpy(maps[e["id"]]) for e in entries]

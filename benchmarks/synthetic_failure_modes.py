@@ -78,13 +78,18 @@ def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+def annotations_by_image(annotations: list[dict]) -> dict[int, list[dict]]:
+    """{image_id: its annotations, in file order} (missing ids give an empty list)."""
+    out: dict[int, list[dict]] = defaultdict(list)
+    for ann in annotations:
+        out[ann["image_id"]].append(ann)
+    return out
+
+
 def image_objects(data_root: Path) -> dict[int, list[dict]]:
     """{image_id: its annotations} from the dataset's instances.json."""
     instances = json.loads((data_root / DATASET / "instances.json").read_text())
-    out: dict[int, list[dict]] = defaultdict(list)
-    for ann in instances["annotations"]:
-        out[ann["image_id"]].append(ann)
-    return out
+    return annotations_by_image(instances["annotations"])
 
 
 def failure_modes(

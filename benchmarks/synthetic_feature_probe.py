@@ -28,9 +28,11 @@ from lgformer.bundled import BUNDLED_IMAGE_SIZE, bundled_weights_path
 from lgformer.checkpoints import load_model
 from lgformer.data.image_io import load_rgb
 from lgformer.data.masks import segmentation_to_mask
+from lgformer.data.refer_layout import image_dir
 from lgformer.data.synthetic.writer import DATASET
 from lgformer.data.transforms import image_to_input, resize_mask
 from lgformer.tokenizer import SentenceTokenizer
+from synthetic_failure_modes import annotations_by_image
 
 ATTRIBUTES = ("shape", "colour", "size")
 
@@ -40,17 +42,16 @@ def pooled_object_features(
 ) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     """({map name: (K, C) mean feature of each of the K objects}, {attribute: K labels})."""
     instances = json.loads((data_root / DATASET / "instances.json").read_text())
-    anns = defaultdict(list)
-    for ann in instances["annotations"]:
-        anns[ann["image_id"]].append(ann)
+    anns = annotations_by_image(instances["annotations"])
+    folder = image_dir(data_root, DATASET)
     entries = sorted(instances["images"], key=lambda e: e["id"])[:images]
     ids, mask = SentenceTokenizer(max_words=model.config.max_words)(["the object"])
     feats: dict[str, list[np.ndarray]] = defaultdict(list)
     labels: dict[str, list[str]] = defaultdict(list)
     with torch.inference_mode():
         for entry in entries:
-            path = next((data_root / "images").rglob(entry["file_name"]))
-            image = image_to_input(load_rgb(path, exif_transpose=False), size)[None]
+            rgb = load_rgb(folder / entry["file_name"], exif_transpose=False)
+            image = image_to_input(rgb, size)[None]
             out = model(image, ids, mask, return_intermediates=True)
             maps = {f"stage{i + 1}": f[0] for i, f in enumerate(out.backbone.features)}
             maps["mask_features"] = out.pixel_decoder.mask_features[0]
