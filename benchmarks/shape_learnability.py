@@ -37,12 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgformer.data.categories import load_image_categories
 from lgformer.data.image_io import load_rgb
-from lgformer.data.masks import segmentation_to_mask
 from lgformer.data.refer_layout import image_dir
 from lgformer.data.synthetic.writer import DATASET
-from lgformer.data.transforms import image_to_input, resize_mask
-from synthetic_failure_modes import annotations_by_image
+from lgformer.data.transforms import image_to_input
 
 BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_bundled.yaml"
 LEARNERS = ("lgformer", "swin", "cnn")
@@ -60,18 +59,10 @@ def category_label_maps(
     category names in COCO id order).
     """
     instances = json.loads((data_root / DATASET / "instances.json").read_text())
-    categories = sorted(instances["categories"], key=lambda c: c["id"])
-    label_of = {c["id"]: 1 + i for i, c in enumerate(categories)}
-    anns = annotations_by_image(instances["annotations"])
     entries = sorted(instances["images"], key=lambda e: e["id"])[:limit]
-    maps = {}
-    for entry in entries:
-        label = np.zeros((size, size), np.int64)
-        for ann in anns[entry["id"]]:
-            visible = segmentation_to_mask(ann["segmentation"], entry["height"], entry["width"])
-            label[resize_mask(visible, size)] = label_of[ann["category_id"]]
-        maps[entry["id"]] = label
-    return entries, maps, [c["name"] for c in categories]
+    categories = load_image_categories(data_root, DATASET, [e["id"] for e in entries])
+    maps = {e["id"]: categories.label_map(e["id"], e["height"], e["width"], size) for e in entries}
+    return entries, maps, categories.names
 
 
 def category_maps(

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Subset
 
 from lgformer.data.datasets import ReferEvalDataset, collate_samples
 from lgformer.data.refer import load_refer
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
 from lgformer.engine.build import build_datasets, build_model
+from lgformer.engine.category_loss import CategoryHeads, TrainingModel
 from lgformer.engine.config import load_train_config
 from lgformer.engine.loss import deep_supervision_loss
 from lgformer.engine.optimizer import build_optimizer
@@ -67,27 +67,6 @@ def grouped_batches(refs: list, batch: int, group: int, epoch: int) -> list[list
     return [flat[k : k + batch] for k in range(0, len(flat) - batch + 1, batch)]
 
 
-class CategoryHeads(torch.nn.Module):
-    """1x1 category classifiers on backbone stages 1-3 and the mask features."""
-
-    def __init__(self, stage_channels: tuple[int, ...], mask_channels: int, classes: int):
-        super().__init__()
-        channels = [*stage_channels[:3], mask_channels]
-        self.heads = torch.nn.ModuleList(torch.nn.Conv2d(c, classes, 1) for c in channels)
-
-    def loss(self, out, labels: torch.Tensor) -> torch.Tensor:
-        """Soft cross-entropy summed over the four maps of ``out`` (an LGFormerOutput with
-        intermediates) against labels (B, S, S) int64."""
-        onehot = F.one_hot(labels, self.heads[0].out_channels).permute(0, 3, 1, 2).float()
-        maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
-        total = torch.zeros(())
-        for head, fmap in zip(self.heads, maps, strict=True):
-            target = F.adaptive_avg_pool2d(onehot, fmap.shape[-2:])  # (B, K, h, w)
-            log_p = F.log_softmax(head(fmap.float()), dim=1)
-            total = total - (target * log_p).sum(1).mean()
-        return total
-
-
 def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
     """Train until ``args.budget`` seconds have passed; returns (steps, last-100 mean loss)."""
     precision = resolve_precision(cfg.optim.precision, torch.device("cpu"))
@@ -102,9 +81,7 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
     aux = None
     if args.aux_weight:
         _, label_maps, names = category_label_maps(args.data, args.size)
-        aux = CategoryHeads(
-            model.config.swin.stage_channels, model.config.decoder.hidden_dim, 1 + len(names)
-        )
+        aux = CategoryHeads(TrainingModel.head_channels(model), 1 + len(names))
         optimizer.add_param_group(
             {
                 "params": list(aux.parameters()),
@@ -156,7 +133,8 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
                 labels = np.stack(
                     [label_maps[refs[int(i)].image_id] for i in batch["index"].tolist()]
                 )
-                loss = loss + args.aux_weight * aux.loss(out, torch.from_numpy(labels))
+                maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
+                loss = loss + args.aux_weight * aux(maps, torch.from_numpy(labels))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

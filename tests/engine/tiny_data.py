@@ -2,12 +2,14 @@
 
 Each sample is a noisy S x S image with a bright square; the target is the
 square and the sentence is fixed. Items have the same keys as the REFER
-datasets (image, token_ids, attention_mask, target, ref_id, sent_id, index).
+datasets (image, token_ids, attention_mask, target, ref_id, sent_id, index), and
+with ``categories=True`` per-pixel labels too (1 = square, 0 = background).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -26,7 +28,9 @@ class SquaresDataset(Dataset):
         seed: int = 0,
         max_words: int = 20,
         poisoned: tuple[int, ...] = (),
+        categories: bool = False,
     ) -> None:
+        self.categories = SimpleNamespace(num_labels=2) if categories else None
         gen = torch.Generator().manual_seed(seed)
         self.images = torch.randn(n, 3, size, size, generator=gen) * 0.3
         self.targets = torch.zeros(n, size, size)
@@ -49,7 +53,7 @@ class SquaresDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return {
+        item = {
             "image": self.images[index],
             "token_ids": self.token_ids,
             "attention_mask": self.attention_mask,
@@ -58,15 +62,24 @@ class SquaresDataset(Dataset):
             "sent_id": index,
             "index": index,
         }
+        if self.categories is not None:
+            item["categories"] = self.targets[index].long()
+        return item
 
 
 def squares_factory(
-    n_train: int = 8, n_val: int = 4, size: int = 32, poisoned: tuple[int, ...] = ()
+    n_train: int = 8,
+    n_val: int = 4,
+    size: int = 32,
+    poisoned: tuple[int, ...] = (),
+    categories: bool = False,
 ):
     """A ``run_training(datasets=...)`` factory over ``SquaresDataset``."""
 
     def factory(cfg: TrainConfig, max_words: int):
-        train = SquaresDataset(n_train, size, seed=1, max_words=max_words, poisoned=poisoned)
+        train = SquaresDataset(
+            n_train, size, seed=1, max_words=max_words, poisoned=poisoned, categories=categories
+        )
         val = SquaresDataset(n_val, size, seed=2, max_words=max_words) if n_val else None
         return train, val, None
 

@@ -9,6 +9,10 @@ Both return dicts::
     ref_id, sent_id int
     index           int, the sample's position in the dataset
 
+the training dataset with ``categories`` also::
+
+    categories      (S, S) int64 category label of every pixel (0 = background)
+
 and the evaluation dataset with ``keep_original=True`` also::
 
     orig_mask       (H, W) bool at the image's own resolution (sizes differ per sample)
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lgformer.data.categories import ImageCategories
 from lgformer.data.image_io import load_rgb
 from lgformer.data.refer import ReferSplit
 from lgformer.data.transforms import DEFAULT_SIZE, image_to_input, resize_mask
@@ -105,6 +110,8 @@ class ReferTrainDataset(Dataset):
         image_size: S, the square model input size (480 in the paper).
         seed: the base seed of the sentence draws.
         shuffle_sentences: permute the sentence assignment across samples per epoch.
+        categories: when given, items also carry the image's per-pixel category labels
+            (the auxiliary category loss).
     """
 
     def __init__(
@@ -114,11 +121,13 @@ class ReferTrainDataset(Dataset):
         image_size: int = DEFAULT_SIZE,
         seed: int = 0,
         shuffle_sentences: bool = False,
+        categories: ImageCategories | None = None,
     ) -> None:
         self.split = split
         self.image_size = image_size
         self.seed = seed
         self.shuffle_sentences = shuffle_sentences
+        self.categories = categories
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._perm: tuple[int, np.ndarray] | None = None  # (epoch, permutation) cache
 
@@ -155,6 +164,10 @@ class ReferTrainDataset(Dataset):
             raise IndexError(index)
         item = prepare_ref(self.split, index, self.image_size, keep_original=False)
         item.update(_sentence_fields(self.split, self.sentence_index(index)))
+        if self.categories is not None:
+            ref = self.split.refs[index]
+            labels = self.categories.label_map(ref.image_id, ref.height, ref.width, self.image_size)
+            item["categories"] = torch.from_numpy(labels)
         item["index"] = index
         return item
 

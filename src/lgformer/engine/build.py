@@ -53,7 +53,8 @@ def build_datasets(
 ) -> tuple[Dataset, Dataset | None, Callable[[list[dict[str, Any]]], dict[str, Any]]]:
     """(train set, validation set or None, collate function) from ``cfg.data``.
 
-    Training draws one sentence per object per epoch; validation uses one
+    Training draws one sentence per object per epoch (with the category labels of
+    its image when the config uses the category loss); validation uses one
     seeded random sentence per object, the same in every epoch so that epochs
     compare fairly for best.pt.
     """
@@ -66,11 +67,18 @@ def build_datasets(
     train_split = load_refer(
         data.root, data.dataset, data.split_by, data.train_split, tokenizer=tokenizer
     )
+    categories = None
+    if uses_categories(cfg):
+        from lgformer.data.categories import load_image_categories
+
+        image_ids = {ref.image_id for ref in train_split.refs}
+        categories = load_image_categories(data.root, data.dataset, image_ids)
     train_set = ReferTrainDataset(
         train_split,
         image_size=data.image_size,
         seed=cfg.seed,
         shuffle_sentences=data.shuffle_sentences,
+        categories=categories,
     )
     val_set: Dataset | None = None
     if cfg.validate and data.val_split:
@@ -81,3 +89,8 @@ def build_datasets(
         if data.val_limit is not None and data.val_limit < len(val_set):
             val_set = Subset(val_set, range(data.val_limit))
     return train_set, val_set, collate_samples
+
+
+def uses_categories(cfg: TrainConfig) -> bool:
+    """Whether the run trains with category labels (loss or vision-only warm start)."""
+    return cfg.optim.category_loss_weight > 0 or cfg.optim.category_warmup_steps > 0

@@ -109,6 +109,12 @@ class OptimConfig:
     precision: str = "fp16"
     # Consecutive non-finite losses tolerated (each skips its step) before aborting.
     max_bad_steps: int = 5
+    # Auxiliary per-pixel category loss (engine/category_loss.py), training only: its
+    # weight next to the referring loss; 0 is the released recipe.
+    category_loss_weight: float = 0.0
+    # The first steps train the Swin alone (no words, fusion or decoders) on the category
+    # labels, a vision warm start inside the schedule; 0 is the released recipe.
+    category_warmup_steps: int = 0
 
 
 @dataclass
@@ -161,6 +167,10 @@ class TrainConfig:
             )
         if self.optim.batch_size < 1 or self.optim.epochs < 1:
             raise LGFormerError("optim.batch_size and optim.epochs must be positive")
+        if self.optim.category_loss_weight < 0 or self.optim.category_warmup_steps < 0:
+            raise LGFormerError(
+                "optim.category_loss_weight and optim.category_warmup_steps must be >= 0"
+            )
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
         self.model.build()  # unknown presets and override keys fail now, not mid-launch

@@ -20,6 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from lgformer.engine.build import uses_categories
+from lgformer.engine.category_loss import CategoryHeads, TrainingModel
 from lgformer.engine.checkpoint import BEST, LAST, atomic_copy, atomic_save, load_checkpoint
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.distributed import (
@@ -53,6 +55,8 @@ class Trainer:
         model: a bare ``LGFormer`` (already initialised); moved to ``device`` here.
         train_set: items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,)
             int64, ``target`` (S, S) 0/1; ``set_epoch(epoch)`` is called when present.
+            With the category loss or warm start, also ``categories`` (S, S) int64, and
+            the set has a ``categories`` attribute with ``num_labels``.
         val_set: the same kind of items; validated after every epoch when given.
         info: this process's rank and world size.
         device: where to train.
@@ -99,6 +103,7 @@ class Trainer:
         if cfg.model.grad_checkpointing:
             model.set_grad_checkpointing(True)
         self.model = model
+        self.category_heads = self._build_category_heads(train_set)
         self.optimizer = build_optimizer(
             model,
             lr=cfg.optim.lr,
@@ -109,7 +114,16 @@ class Trainer:
             train_text_encoder=cfg.optim.train_text_encoder,
             fused=cfg.optim.fused,
         )
-        self.train_model = wrap_ddp(model, info, device)
+        if self.category_heads is not None:
+            self.optimizer.add_param_group(
+                {
+                    "params": list(self.category_heads.parameters()),
+                    "lr": cfg.optim.lr,
+                    "weight_decay": cfg.optim.weight_decay,
+                }
+            )
+        self.train_model = wrap_ddp(TrainingModel(model, self.category_heads), info, device)
+        self.clip_params = [p for p in self.train_model.parameters() if p.requires_grad]
         self.scheduler = PolySchedule(
             self.optimizer, self.iters_per_epoch * cfg.optim.epochs, power=cfg.optim.poly_power
         )
@@ -128,6 +142,18 @@ class Trainer:
             self.out_dir / "tensorboard", enabled=info.is_main, tensorboard=cfg.output.tensorboard
         )
 
+    def _build_category_heads(self, train_set: Dataset) -> CategoryHeads | None:
+        if not uses_categories(self.cfg):
+            return None
+        categories = getattr(train_set, "categories", None)
+        if categories is None:
+            raise LGFormerError(
+                "optim.category_loss_weight / optim.category_warmup_steps need per-pixel "
+                "category labels, which this training set does not provide"
+            )
+        channels = TrainingModel.head_channels(self.model)
+        return CategoryHeads(channels, categories.num_labels).to(self.device)
+
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, float]:
         """Train until ``optim.epochs`` (or ``max_steps``); returns the last validation metrics."""
@@ -140,6 +166,10 @@ class Trainer:
                 f"batch {cfg.optim.batch_size} ({self.info.world_size} x {self.batch_size}), "
                 f"{self.precision.name} on {self.device}; output {self.out_dir}"
             )
+            if cfg.optim.category_warmup_steps:
+                self.logger.info(
+                    f"steps 1-{cfg.optim.category_warmup_steps}: vision-only category warm start"
+                )
         try:
             while self.epoch < cfg.optim.epochs and not self._stop_requested():
                 if not self._train_epoch():
@@ -223,14 +253,24 @@ class Trainer:
         token_ids = batch["token_ids"].to(self.device, non_blocking=True)  # (B, L)
         attention_mask = batch["attention_mask"].to(self.device, non_blocking=True)  # (B, L)
         target = batch["target"].to(self.device, non_blocking=True)  # (B, S, S)
+        categories = batch.get("categories")  # (B, S, S) int64 when the run uses them
+        if categories is not None:
+            categories = categories.to(self.device, non_blocking=True)
+        optim = self.cfg.optim
+        warming = self.step < optim.category_warmup_steps
         with self.precision.autocast():
-            out = self.train_model(image, token_ids, attention_mask)
-        loss = deep_supervision_loss(
-            out.mask_logits,
-            target,
-            pos_weight=self.cfg.optim.pos_weight,
-            dice_weight=self.cfg.optim.dice_weight,
-        )
+            out = self.train_model(
+                image, token_ids, attention_mask, categories, visual_only=warming
+            )
+        if out.mask_logits is None:  # vision-only warm-start step
+            assert out.category_loss is not None
+            loss = out.category_loss
+        else:
+            loss = deep_supervision_loss(
+                out.mask_logits, target, pos_weight=optim.pos_weight, dice_weight=optim.dice_weight
+            )
+            if out.category_loss is not None and optim.category_loss_weight:
+                loss = loss + optim.category_loss_weight * out.category_loss
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
         mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
         value = float(mean_loss)
@@ -242,7 +282,7 @@ class Trainer:
         self.scaler.scale(loss).backward()
         if self.cfg.optim.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+            nn.utils.clip_grad_norm_(self.clip_params, self.cfg.optim.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -338,6 +378,9 @@ class Trainer:
             "best_iou": self.best_iou,
             "metrics": dict(self.metrics),
             "bad_steps": self.bad_steps,
+            "category_heads": (
+                None if self.category_heads is None else self.category_heads.state_dict()
+            ),
         }
 
     def save(self, name: str, *, best: bool = False) -> Path:
@@ -364,12 +407,20 @@ class Trainer:
                 f"(model.preset={self.cfg.model.preset!r}); resume with the same config"
             )
         self.model.load_state_dict(ckpt["model"])
+        if self.category_heads is not None:
+            if ckpt.get("category_heads") is None:
+                raise LGFormerError(
+                    f"{path} was trained without the category heads this run uses "
+                    "(optim.category_loss_weight / category_warmup_steps); resume with the "
+                    "same config"
+                )
+            self.category_heads.load_state_dict(ckpt["category_heads"])
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         except ValueError as err:
             raise LGFormerError(
                 f"{path}: optimizer state does not fit this run's parameter groups ({err}); "
-                "was optim.train_bert_embeddings changed?"
+                "were optim.train_bert_embeddings or the category options changed?"
             ) from err
         if ckpt.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])

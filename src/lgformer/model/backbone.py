@@ -51,14 +51,8 @@ class FusionStage(nn.Module):
         self.downsample = PatchMerging(dim) if downsample else None
         self.grad_checkpointing = False
 
-    def forward(
-        self, x: torch.Tensor, h: int, w: int, lang: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
-        """x (B, HW, C), lang (B, D, L), mask (B, L, 1).
-
-        Returns (v, t, x_next, lang_next, h_next, w_next): v (B, HW, C) is the
-        fusion output (the stage's feature), t (B, D, L) the fused words.
-        """
+    def run_blocks(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """The stage's Swin blocks alone: x (B, HW, C) -> (B, HW, C)."""
         h_pad = -(-h // self.window) * self.window
         w_pad = -(-w // self.window) * self.window
         attn_mask = shifted_window_mask(h_pad, w_pad, self.window, self.shift, x.device)
@@ -68,6 +62,17 @@ class FusionStage(nn.Module):
                 x = checkpoint(block, x, h, w, attn_mask, use_reentrant=False)
             else:
                 x = block(x, h, w, attn_mask)
+        return x
+
+    def forward(
+        self, x: torch.Tensor, h: int, w: int, lang: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
+        """x (B, HW, C), lang (B, D, L), mask (B, L, 1).
+
+        Returns (v, t, x_next, lang_next, h_next, w_next): v (B, HW, C) is the
+        fusion output (the stage's feature), t (B, D, L) the fused words.
+        """
+        x = self.run_blocks(x, h, w)
         v, t = self.fusion(x, lang, mask)
         x = x + self.res_gate(v) * v
         t_words = t.transpose(1, 2)  # (B, L, D)
@@ -146,3 +151,20 @@ class LanguageGuidedSwin(nn.Module):
             h, w = h_next, w_next
         # The decoders read the LAST stage's fusion output t, not the gated running words.
         return BackboneOutput(features=features, text=t)
+
+    def visual_features(self, image: torch.Tensor, stages: int | None = None) -> list[torch.Tensor]:
+        """The Swin path alone, without words or fusion (a vision-only warm start).
+
+        image (B, 3, H, W) -> the first ``stages`` (default all) maps (B, C_i, H_i, W_i),
+        each stage's block output through the stage's output norm.
+        """
+        x, h, w = self.patch_embed(image)
+        features = []
+        for i, layer in enumerate(self.layers[:stages]):
+            x = layer.run_blocks(x, h, w)
+            out = getattr(self, f"norm{i}")(x)  # (B, HW, C)
+            features.append(out.view(-1, h, w, out.shape[-1]).permute(0, 3, 1, 2))
+            if layer.downsample is not None:
+                x = layer.downsample(x, h, w)
+                h, w = (h + 1) // 2, (w + 1) // 2
+        return features

@@ -29,37 +29,6 @@ def test_grouped_batches_hold_runs_of_one_image_and_every_object_at_most_once():
     assert probe.grouped_batches(refs, 8, 4, epoch=1) != batches
 
 
-def test_category_heads_loss_is_low_only_for_the_right_labels():
-    """The auxiliary loss of ``--aux-weight``: a head that reads the labels off the
-    features scores far better on them than on shuffled labels."""
-    import torch
-
-    probe = load_benchmark_script("synthetic_budget_probe")
-    heads = probe.CategoryHeads((4, 8, 16, 32), mask_channels=4, classes=3)
-    labels = torch.zeros(2, 16, 16, dtype=torch.int64)
-    labels[:, :8] = 1
-    labels[:, 8:, :8] = 2
-
-    def features(c: int, s: int) -> torch.Tensor:  # channel k = 1 where the label is k
-        onehot = torch.nn.functional.one_hot(labels, 3).permute(0, 3, 1, 2).float()
-        f = torch.nn.functional.adaptive_avg_pool2d(onehot, s)
-        return torch.cat([f, torch.zeros(2, c - 3, s, s)], 1)
-
-    out = SimpleNamespace(
-        backbone=SimpleNamespace(features=[features(4, 8), features(8, 4), features(16, 2)]),
-        pixel_decoder=SimpleNamespace(mask_features=features(4, 8)),
-    )
-    with torch.no_grad():
-        for head in heads.heads:
-            head.weight.zero_()
-            head.bias.zero_()
-            head.weight[:3, :3, 0, 0] = 20 * torch.eye(3)
-    with torch.no_grad():
-        right = heads.loss(out, labels)
-        wrong = heads.loss(out, labels.flip(1))
-    assert right.ndim == 0 and right.item() < 0.5 < wrong.item()
-
-
 def test_a_probe_with_the_auxiliary_loss_trains_and_prints_its_result(
     tmp_path, monkeypatch, capsys
 ):
