@@ -96,6 +96,9 @@ def test_training_with_warm_start_and_category_loss(tmp_path) -> None:
     data = squares_factory(n_train=8, n_val=2, size=32, categories=True)
     trainer = run_training(tiny_config(tmp_path / "run", *CATEGORY_RUN), datasets=data)
     assert trainer.step == 8 and all(map(torch.isfinite, torch.tensor(trainer.loss_history)))
+    # 4 steps per epoch: the first epoch ends in the warm start (3 steps) plus one referring
+    # step, so both epochs are validated; a warm start covering an epoch skips it.
+    assert trainer.metrics and (tmp_path / "run" / "best.pt").is_file()
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     heads = ckpt["category_heads"]
     assert set(heads) == {f"heads.{i}.{p}" for i in range(4) for p in ("weight", "bias")}
@@ -108,7 +111,7 @@ def test_training_with_warm_start_and_category_loss(tmp_path) -> None:
 
 def test_warm_start_steps_leave_the_fusion_and_decoders_alone(tmp_path) -> None:
     cfg = tiny_config(
-        tmp_path, "optim.epochs=1", "validate=false", "optim.category_warmup_steps=4",
+        tmp_path, "optim.epochs=2", "validate=false", "optim.category_warmup_steps=4",
         "max_steps=3",
     )  # fmt: skip
     model = build_model(cfg, load_pretrained=False)
@@ -122,6 +125,20 @@ def test_warm_start_steps_leave_the_fusion_and_decoders_alone(tmp_path) -> None:
     assert any(".blocks." in k for k in changed)
     frozen = [k for k in start if ".fusion." in k or k.startswith(("classifier.", "text_enc"))]
     assert frozen and not changed.intersection(frozen)
+
+
+def test_epochs_inside_the_warm_start_are_not_validated(tmp_path, monkeypatch) -> None:
+    data = squares_factory(n_train=8, n_val=2, size=32, categories=True)
+    cfg = tiny_config(tmp_path, "optim.epochs=3", "optim.category_warmup_steps=4")
+    validated = []
+    monkeypatch.setattr(Trainer, "_validate", lambda self: validated.append(self.step))
+    trainer = run_training(cfg, datasets=data)
+    assert trainer.step == 12 and validated == [8, 12]
+    # The learning rate is held through the warm start, then decays to zero.
+    assert trainer.scheduler.hold == 4 and trainer.scheduler.get_last_lr()[0] == 0.0
+    too_long = tiny_config(tmp_path / "b", "optim.epochs=1", "optim.category_warmup_steps=4")
+    with pytest.raises(LGFormerError, match="no referring steps"):
+        run_training(too_long, datasets=data)
 
 
 def test_resume_with_category_heads_is_exact(tmp_path) -> None:

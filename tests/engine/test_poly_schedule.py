@@ -39,3 +39,19 @@ def test_state_dict_round_trip():
     assert fresh.iteration == 7 and fresh.get_last_lr() == sched.get_last_lr()
     with pytest.warns(UserWarning, match="schedule changed"):
         PolySchedule(_optimizer(), total_iters=80).load_state_dict(sched.state_dict())
+
+
+def test_hold_keeps_the_base_lr_then_decays_over_the_rest():
+    opt = _optimizer()
+    sched = PolySchedule(opt, total_iters=10, power=1.0, hold=4)
+    lrs = []
+    for _ in range(10):
+        lrs.append(sched.get_last_lr()[1])
+        sched.step()
+    assert lrs[:5] == [1e-3] * 5  # iterations 0-3 held, 4 starts the curve at factor 1
+    assert lrs[5:] == pytest.approx([1e-3 * (1 - k / 6) for k in range(1, 6)])
+    assert sched.get_last_lr() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="hold"):
+        PolySchedule(_optimizer(), total_iters=4, hold=4)
+    with pytest.warns(UserWarning, match="hold 4"):
+        PolySchedule(_optimizer(), total_iters=10, power=1.0).load_state_dict(sched.state_dict())

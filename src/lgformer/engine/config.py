@@ -113,7 +113,8 @@ class OptimConfig:
     # weight next to the referring loss; 0 is the released recipe.
     category_loss_weight: float = 0.0
     # The first steps train the Swin alone (no words, fusion or decoders) on the category
-    # labels, a vision warm start inside the schedule; 0 is the released recipe.
+    # labels, a vision warm start inside the schedule: the lr stays at its base value
+    # through them and the poly decay spans the rest; 0 is the released recipe.
     category_warmup_steps: int = 0
 
 

@@ -26,14 +26,24 @@ class PolySchedule:
         optimizer: its groups' current ``lr`` becomes ``initial_lr`` unless set.
         total_iters: ``iters_per_epoch * epochs``.
         power: 0.9 in the released recipe.
+        hold: the first ``hold`` iterations keep the base lr and the poly curve spans
+            the rest (a separate warm-start phase; 0 in the released recipe).
     """
 
     def __init__(
-        self, optimizer: torch.optim.Optimizer, total_iters: int, *, power: float = 0.9
+        self,
+        optimizer: torch.optim.Optimizer,
+        total_iters: int,
+        *,
+        power: float = 0.9,
+        hold: int = 0,
     ) -> None:
+        if not 0 <= hold < total_iters:
+            raise ValueError(f"hold must be in [0, {total_iters}), got {hold}")
         self.optimizer = optimizer
         self.total_iters = int(total_iters)
         self.power = float(power)
+        self.hold = int(hold)
         self.iteration = 0
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
@@ -47,21 +57,31 @@ class PolySchedule:
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def _apply(self) -> None:
-        factor = poly_factor(self.iteration, self.total_iters, self.power)
+        if self.iteration < self.hold:
+            factor = 1.0
+        else:
+            iteration = self.iteration - self.hold
+            factor = poly_factor(iteration, self.total_iters - self.hold, self.power)
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * factor
 
     def state_dict(self) -> dict[str, Any]:
-        return {"iteration": self.iteration, "total_iters": self.total_iters, "power": self.power}
+        return {
+            "iteration": self.iteration,
+            "total_iters": self.total_iters,
+            "power": self.power,
+            "hold": self.hold,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores the iteration. The length and power stay those of this run, so a
         resumed run with more epochs stretches the remaining curve (with a warning)."""
         self.iteration = int(state["iteration"])
-        if int(state["total_iters"]) != self.total_iters or float(state["power"]) != self.power:
+        before = (int(state["total_iters"]), float(state["power"]), int(state.get("hold", 0)))
+        if before != (self.total_iters, self.power, self.hold):
             warnings.warn(
-                f"schedule changed on resume: {state['total_iters']} iterations (power "
-                f"{state['power']}) -> {self.total_iters} (power {self.power})",
+                f"schedule changed on resume: {before[0]} iterations (power {before[1]}, hold "
+                f"{before[2]}) -> {self.total_iters} (power {self.power}, hold {self.hold})",
                 stacklevel=2,
             )
         self._apply()

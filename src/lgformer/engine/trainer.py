@@ -124,8 +124,17 @@ class Trainer:
             )
         self.train_model = wrap_ddp(TrainingModel(model, self.category_heads), info, device)
         self.clip_params = [p for p in self.train_model.parameters() if p.requires_grad]
+        total_steps = self.iters_per_epoch * cfg.optim.epochs
+        if cfg.optim.category_warmup_steps >= total_steps:
+            raise LGFormerError(
+                f"optim.category_warmup_steps={cfg.optim.category_warmup_steps} leaves no "
+                f"referring steps: the run has {total_steps} steps in all"
+            )
         self.scheduler = PolySchedule(
-            self.optimizer, self.iters_per_epoch * cfg.optim.epochs, power=cfg.optim.poly_power
+            self.optimizer,
+            total_steps,
+            power=cfg.optim.poly_power,
+            hold=cfg.optim.category_warmup_steps,
         )
         self.scaler = self.precision.make_scaler()
 
@@ -177,7 +186,9 @@ class Trainer:
                     if self._saved_at != self.step:
                         self.save(LAST)
                     break
-                if cfg.validate and self.val_set is not None:
+                # Epochs still inside the vision-only warm start have nothing to validate.
+                warm = self.step <= cfg.optim.category_warmup_steps
+                if cfg.validate and self.val_set is not None and not warm:
                     self._validate()
                 self.epoch += 1
                 self.step_in_epoch = 0
