@@ -14,7 +14,8 @@
 Each combination builds a fresh model and optimizer, runs ``--warmup`` untimed
 steps (optimizer states get allocated there) and ``--steps`` timed ones on one
 random batch, and prints the median and min step time, images per second and
-peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the timed steps
+peak memory (the referring steps; ``--warm-start`` times a config's vision-only
+category warm-start steps instead): on CUDA ``torch.cuda.max_memory_allocated`` over the timed steps
 (weights, gradients, AdamW states and activations), on CPU the process's peak
 resident set size during the timed steps (VmHWM after a reset through
 ``/proc/self/clear_refs``; where that is unavailable, ``resource.getrusage``'s
@@ -30,6 +31,7 @@ import resource
 import statistics
 import time
 import warnings
+from types import SimpleNamespace
 
 import torch
 
@@ -38,12 +40,16 @@ from lgformer.engine.distributed import DistInfo
 from lgformer.engine.trainer import Trainer
 from lgformer.model import build_lgformer
 
+CATEGORY_LABELS = 6  # background + the synthetic benchmark's five shapes
+
 
 class _RandomBatches(torch.utils.data.Dataset):
-    """Enough random samples for one epoch of ``n`` samples (only its length is used)."""
+    """Enough random samples for one epoch of ``n`` samples (only its length is used);
+    ``categories`` as a REFER training set has it (the category loss's label count)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
+        self.categories = SimpleNamespace(num_labels=CATEGORY_LABELS)
 
     def __len__(self) -> int:
         return self.n
@@ -64,6 +70,7 @@ def random_batch(batch: int, size: int, words: int, device: torch.device) -> dic
         "token_ids": (ids * mask).to(device),  # (B, L)
         "attention_mask": mask.to(device),  # (B, L)
         "target": target.to(device),  # (B, S, S)
+        "categories": target.long().to(device),  # (B, S, S): the object is category 1
     }
 
 
@@ -110,9 +117,19 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
         torch.manual_seed(0)  # same weights in every combination: the losses must agree
         model = build_lgformer(cfg.model.build())
         trainer = Trainer(
-            cfg, model, _RandomBatches(args.batch), None, info=DistInfo(), device=device
+            cfg,
+            model,
+            # Long enough that the schedule has steps after a config's warm start.
+            _RandomBatches(args.batch * (cfg.optim.category_warmup_steps + 1)),
+            None,
+            info=DistInfo(),
+            device=device,
         )
     trainer.logger.close()
+    # Time the referring steps unless asked for the vision-only warm-start ones.
+    trainer.step = 0 if args.warm_start else cfg.optim.category_warmup_steps
+    if args.warm_start and not cfg.optim.category_warmup_steps:
+        raise SystemExit("--warm-start needs a config with optim.category_warmup_steps > 0")
     if args.compile:
         trainer.train_model = torch.compile(trainer.train_model)
     batch = random_batch(args.batch, args.size, model.config.max_words, device)
@@ -142,7 +159,8 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
     line = (
         f"{args.config or cfg.model.preset} batch {args.batch} {args.size}x{args.size} "
         f"{trainer.precision.name} grad-ckpt {'on ' if checkpointing else 'off'}"
-        f"{' compiled' if args.compile else ''}: first step {first:.1f} s, "
+        f"{' compiled' if args.compile else ''}{' warm-start' if args.warm_start else ''}: "
+        f"first step {first:.1f} s, "
         f"step {median * 1000:.0f} ms "
         f"(median of {len(times)}, min {min(times) * 1000:.0f}), "
         f"{args.batch / median:.1f} img/s, {memory}, last loss {loss:.3f}"
@@ -171,6 +189,9 @@ def main() -> None:
     parser.add_argument("--checkpointing", nargs="+", default=["off"], choices=["off", "on"])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--warm-start", action="store_true", help="time the vision-only warm-start steps"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
