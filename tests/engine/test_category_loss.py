@@ -84,9 +84,11 @@ def test_full_step_returns_masks_and_a_category_loss(tiny_model) -> None:
     out.category_loss.backward()
     assert heads.heads[3].weight.grad is not None
     with pytest.raises(ValueError, match="categories"):
-        TrainingModel(tiny_model, heads)(image, ids, mask)
-    plain = TrainingModel(tiny_model)(image, ids, mask)
-    assert plain.category_loss is None and len(plain.mask_logits) == len(out.mask_logits)
+        TrainingModel(tiny_model, heads)(image, ids, mask, visual_only=True)
+    # Without labels (heads or not) it is a plain referring step.
+    for wrapper in (TrainingModel(tiny_model), TrainingModel(tiny_model, heads)):
+        plain = wrapper(image, ids, mask)
+        assert plain.category_loss is None and len(plain.mask_logits) == len(out.mask_logits)
 
 
 CATEGORY_RUN = ("optim.category_loss_weight=0.5", "optim.category_warmup_steps=3")
@@ -154,6 +156,22 @@ def test_resume_with_category_heads_is_exact(tmp_path) -> None:
     for key, value in a["category_heads"].items():
         assert torch.equal(value, b["category_heads"][key]), key
     assert resumed.loss_history == full.loss_history[5:]
+
+
+def test_warm_start_alone_leaves_referring_steps_plain(tmp_path, monkeypatch) -> None:
+    data = squares_factory(n_train=8, n_val=0, size=32, categories=True)
+    cfg = tiny_config(tmp_path, "validate=false", "optim.category_warmup_steps=3")
+    losses = []
+    real = TrainingModel.forward
+
+    def spy(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        losses.append(out.category_loss is not None)
+        return out
+
+    monkeypatch.setattr(TrainingModel, "forward", spy)
+    run_training(cfg, datasets=data)
+    assert losses == [True] * 3 + [False] * 5  # weight 0: no category loss after step 3
 
 
 def test_resuming_a_plain_checkpoint_with_category_heads_is_refused(tmp_path) -> None:

@@ -104,20 +104,18 @@ class TrainingModel(nn.Module):
         visual_only: bool = False,
     ) -> TrainingOutput:
         """image (B, 3, S, S); token_ids, attention_mask (B, L); categories (B, S, S) int64
-        (needed with heads). ``visual_only`` runs the Swin path alone and returns only the
-        category loss of stages 1-3."""
-        if self.heads is not None and categories is None:
-            raise ValueError("the category heads need the batch's 'categories' labels")
+        or None (then no category loss is computed). ``visual_only`` runs the Swin path
+        alone and returns only the category loss of stages 1-3."""
         if visual_only:
-            if self.heads is None:
-                raise ValueError("a vision-only step needs category heads")
+            if self.heads is None or categories is None:
+                raise ValueError("a vision-only step needs category heads and 'categories'")
             maps = self.model.backbone.visual_features(image, stages=3)
             return TrainingOutput(None, self.heads(maps, categories))
-        out = self.model(
-            image, token_ids, attention_mask, return_intermediates=self.heads is not None
-        )
-        if self.heads is None:
+        with_categories = self.heads is not None and categories is not None
+        out = self.model(image, token_ids, attention_mask, return_intermediates=with_categories)
+        if not with_categories:
             return TrainingOutput(out.mask_logits, None)
+        assert self.heads is not None and categories is not None
         assert out.backbone is not None and out.pixel_decoder is not None
         maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
         return TrainingOutput(out.mask_logits, self.heads(maps, categories))

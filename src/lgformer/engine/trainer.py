@@ -264,11 +264,11 @@ class Trainer:
         token_ids = batch["token_ids"].to(self.device, non_blocking=True)  # (B, L)
         attention_mask = batch["attention_mask"].to(self.device, non_blocking=True)  # (B, L)
         target = batch["target"].to(self.device, non_blocking=True)  # (B, S, S)
-        categories = batch.get("categories")  # (B, S, S) int64 when the run uses them
-        if categories is not None:
-            categories = categories.to(self.device, non_blocking=True)
         optim = self.cfg.optim
         warming = self.step < optim.category_warmup_steps
+        categories = None  # (B, S, S) int64, only for the steps that use them
+        if warming or optim.category_loss_weight:
+            categories = batch["categories"].to(self.device, non_blocking=True)
         with self.precision.autocast():
             out = self.train_model(
                 image, token_ids, attention_mask, categories, visual_only=warming
@@ -280,7 +280,7 @@ class Trainer:
             loss = deep_supervision_loss(
                 out.mask_logits, target, pos_weight=optim.pos_weight, dice_weight=optim.dice_weight
             )
-            if out.category_loss is not None and optim.category_loss_weight:
+            if out.category_loss is not None:
                 loss = loss + optim.category_loss_weight * out.category_loss
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
         mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
