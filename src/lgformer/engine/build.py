@@ -68,7 +68,7 @@ def build_datasets(
         data.root, data.dataset, data.split_by, data.train_split, tokenizer=tokenizer
     )
     categories = None
-    if uses_categories(cfg):
+    if cfg.optim.uses_categories:
         from lgformer.data.categories import load_image_categories
 
         image_ids = {ref.image_id for ref in train_split.refs}
@@ -89,8 +89,3 @@ def build_datasets(
         if data.val_limit is not None and data.val_limit < len(val_set):
             val_set = Subset(val_set, range(data.val_limit))
     return train_set, val_set, collate_samples
-
-
-def uses_categories(cfg: TrainConfig) -> bool:
-    """Whether the run trains with category labels (loss or vision-only warm start)."""
-    return cfg.optim.category_loss_weight > 0 or cfg.optim.category_warmup_steps > 0

@@ -117,6 +117,11 @@ class OptimConfig:
     # through them and the poly decay spans the rest; 0 is the released recipe.
     category_warmup_steps: int = 0
 
+    @property
+    def uses_categories(self) -> bool:
+        """Whether the run trains with category labels (loss or vision-only warm start)."""
+        return self.category_loss_weight > 0 or self.category_warmup_steps > 0
+
 
 @dataclass
 class OutputConfig:

@@ -20,7 +20,6 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from lgformer.engine.build import uses_categories
 from lgformer.engine.category_loss import CategoryHeads, TrainingModel
 from lgformer.engine.checkpoint import BEST, LAST, atomic_copy, atomic_save, load_checkpoint
 from lgformer.engine.config import TrainConfig
@@ -152,7 +151,7 @@ class Trainer:
         )
 
     def _build_category_heads(self, train_set: Dataset) -> CategoryHeads | None:
-        if not uses_categories(self.cfg):
+        if not self.cfg.optim.uses_categories:
             return None
         categories = getattr(train_set, "categories", None)
         if categories is None:
