@@ -43,7 +43,6 @@ from lgformer.engine.optimizer import build_optimizer
 from lgformer.engine.precision import resolve_precision
 from lgformer.evaluation.loop import count_ious, shard_loader
 from lgformer.tokenizer import SentenceTokenizer
-from shape_learnability import category_label_maps
 from synthetic_by_kind import kind_table, sentence_kinds
 
 BASE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_bundled.yaml"
@@ -79,9 +78,8 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
         fused=True,
     )
     aux = None
-    if args.aux_weight:
-        _, label_maps, names = category_label_maps(args.data, args.size)
-        aux = CategoryHeads(TrainingModel.head_channels(model), 1 + len(names))
+    if args.aux_weight:  # the config asks for it too, so items carry their label maps
+        aux = CategoryHeads(TrainingModel.head_channels(model), train_set.categories.num_labels)
         optimizer.add_param_group(
             {
                 "params": list(aux.parameters()),
@@ -89,6 +87,7 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
                 "weight_decay": cfg.optim.weight_decay,
             }
         )
+    wrapper = TrainingModel(model, aux)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     start, step, epoch, losses = time.perf_counter(), 0, 0, []
     while True:
@@ -116,11 +115,11 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
             for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = lr * factor
             with precision.autocast():
-                out = model(
+                out = wrapper(
                     batch["image"],
                     batch["token_ids"],
                     batch["attention_mask"],
-                    return_intermediates=aux is not None,
+                    batch.get("categories"),
                 )
             loss = deep_supervision_loss(
                 out.mask_logits,
@@ -128,13 +127,8 @@ def train_for(model, cfg, args: argparse.Namespace) -> tuple[int, float]:
                 pos_weight=cfg.optim.pos_weight,
                 dice_weight=cfg.optim.dice_weight,
             )
-            if aux is not None:
-                refs = train_set.split.refs
-                labels = np.stack(
-                    [label_maps[refs[int(i)].image_id] for i in batch["index"].tolist()]
-                )
-                maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
-                loss = loss + args.aux_weight * aux(maps, torch.from_numpy(labels))
+            if out.category_loss is not None:
+                loss = loss + args.aux_weight * out.category_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -189,6 +183,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     overrides = [f"data.root={args.data}", f"data.image_size={args.size}", "validate=false"]
+    overrides.append(f"optim.category_loss_weight={args.aux_weight}")
     cfg = load_train_config(BASE_CONFIG, overrides + args.set)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
