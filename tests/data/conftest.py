@@ -1,8 +1,20 @@
+from pathlib import Path
+
 import pytest
 
+from lgformer.data.synthetic import write_dataset
 from tests.refer_fixtures import ReferFixture, build_refer
 
 
 @pytest.fixture
 def refcoco(tmp_path) -> ReferFixture:
     return build_refer(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory) -> Path:
+    """A 6-image ``lgformer synth`` dataset (seed 5, 64 px), shared read-only by the tests
+    that need real scenes with several categorised objects per image."""
+    root = tmp_path_factory.mktemp("tiny_synthetic")
+    write_dataset(root, 6, seed=5, image_size=64)
+    return root

@@ -9,23 +9,15 @@ import numpy as np
 import pytest
 
 from lgformer.data.categories import load_image_categories
-from lgformer.data.synthetic import write_dataset
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
 from lgformer.engine.build import build_datasets
 from lgformer.engine.config import load_train_config
 from lgformer.errors import LGFormerError
 
 
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("categories")
-    write_dataset(root, 6, seed=5, image_size=64)
-    return root
-
-
-def test_every_object_of_the_image_is_painted(synthetic: Path) -> None:
-    instances = json.loads((synthetic / DATASET / "instances.json").read_text())
-    categories = load_image_categories(synthetic, DATASET)
+def test_every_object_of_the_image_is_painted(tiny_synthetic: Path) -> None:
+    instances = json.loads((tiny_synthetic / DATASET / "instances.json").read_text())
+    categories = load_image_categories(tiny_synthetic, DATASET)
     assert categories.num_labels == 1 + len(instances["categories"])
     entry = instances["images"][0]
     anns = [a for a in instances["annotations"] if a["image_id"] == entry["id"]]
@@ -36,13 +28,13 @@ def test_every_object_of_the_image_is_painted(synthetic: Path) -> None:
     # Several objects per scene: more than one category, all of them from this image.
     assert set(np.unique(labels).tolist()) <= expected and len(np.unique(labels)) > 2
     # An image outside the loaded subset is all background.
-    subset = load_image_categories(synthetic, DATASET, [entry["id"]])
+    subset = load_image_categories(tiny_synthetic, DATASET, [entry["id"]])
     other = instances["images"][1]
     assert not subset.label_map(other["id"], other["height"], other["width"], 16).any()
 
 
-def test_training_items_carry_labels_only_when_the_config_asks(synthetic: Path) -> None:
-    base = [f"data.root={synthetic}", "data.dataset=synthetic", f"data.split_by={SPLIT_BY}"]
+def test_training_items_carry_labels_only_when_the_config_asks(tiny_synthetic: Path) -> None:
+    base = [f"data.root={tiny_synthetic}", "data.dataset=synthetic", f"data.split_by={SPLIT_BY}"]
     base += ["data.image_size=32", "validate=false"]
     plain, _, _ = build_datasets(load_train_config(None, base), 20)
     assert "categories" not in plain[0] and plain.categories is None

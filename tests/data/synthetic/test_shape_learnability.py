@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from lgformer.data.synthetic import write_dataset
 from tests.benchmark_scripts import load_benchmark_script
 
 
@@ -17,19 +16,12 @@ def _load_script():
     return load_benchmark_script("shape_learnability")
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("shapes")
-    write_dataset(root, 5, seed=3, image_size=64)
-    return root
-
-
-def test_label_maps_paint_each_object_with_its_category(tiny_dataset: Path) -> None:
+def test_label_maps_paint_each_object_with_its_category(tiny_synthetic: Path) -> None:
     script = _load_script()
-    images, labels, names = script.category_maps(tiny_dataset, 64, limit=3)
+    images, labels, names = script.category_maps(tiny_synthetic, 64, limit=3)
     assert images.shape == (3, 3, 64, 64) and labels.shape == (3, 64, 64)
     assert labels.dtype == torch.int64
-    instances = json.loads((tiny_dataset / "synthetic" / "instances.json").read_text())
+    instances = json.loads((tiny_synthetic / "synthetic" / "instances.json").read_text())
     first = min(e["id"] for e in instances["images"])
     anns = [a for a in instances["annotations"] if a["image_id"] == first]
     categories = {c["id"]: c["name"] for c in instances["categories"]}
@@ -40,9 +32,9 @@ def test_label_maps_paint_each_object_with_its_category(tiny_dataset: Path) -> N
 
 
 @pytest.mark.parametrize("learner", ["cnn", "swin", "lgformer"])
-def test_each_learner_trains_and_reports_an_accuracy(tiny_dataset: Path, learner: str) -> None:
+def test_each_learner_trains_and_reports_an_accuracy(tiny_synthetic: Path, learner: str) -> None:
     script = _load_script()
-    images, labels, names = script.category_maps(tiny_dataset, 64, limit=5)
+    images, labels, names = script.category_maps(tiny_synthetic, 64, limit=5)
     result = script.learn_shapes(
         learner, images, labels, num_classes=1 + len(names), budget=0.5, batch=2,
         report_every=1000,
@@ -51,10 +43,10 @@ def test_each_learner_trains_and_reports_an_accuracy(tiny_dataset: Path, learner
     assert 0.0 <= result["val_foreground_accuracy"] <= 1.0
 
 
-def test_a_cnn_learns_the_shapes_of_a_single_image(tiny_dataset: Path) -> None:
+def test_a_cnn_learns_the_shapes_of_a_single_image(tiny_synthetic: Path) -> None:
     """The loop really optimises: memorising one image's labels goes well above chance."""
     script = _load_script()
-    images, labels, names = script.category_maps(tiny_dataset, 64, limit=1)
+    images, labels, names = script.category_maps(tiny_synthetic, 64, limit=1)
     images, labels = images.repeat(2, 1, 1, 1), labels.repeat(2, 1, 1)
     result = script.learn_shapes(
         "cnn", images, labels, num_classes=1 + len(names), budget=8.0, batch=1,
@@ -63,14 +55,14 @@ def test_a_cnn_learns_the_shapes_of_a_single_image(tiny_dataset: Path) -> None:
     assert result["val_foreground_accuracy"] > 0.8
 
 
-def test_saved_swin_weights_load_as_an_imagenet_warm_start(tiny_dataset: Path, tmp_path: Path):
+def test_saved_swin_weights_load_as_an_imagenet_warm_start(tiny_synthetic: Path, tmp_path: Path):
     """--save-swin writes a file that init.swin loads into every Swin tensor of the model."""
     from lgformer.checkpoints.imagenet import load_swin_imagenet
     from lgformer.engine.build import build_model
     from lgformer.engine.config import load_train_config
 
     script = _load_script()
-    images, labels, names = script.category_maps(tiny_dataset, 64, limit=5)
+    images, labels, names = script.category_maps(tiny_synthetic, 64, limit=5)
     path = tmp_path / "swin_shapes.pth"
     script.learn_shapes(
         "swin", images, labels, num_classes=1 + len(names), budget=0.3, batch=2,
