@@ -7,6 +7,9 @@
         --batch 16 --threads 1 --steps 6
     python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
         --batch 16 --threads 1 --steps 6 --compile
+    # CPU: glibc's malloc as it is vs retaining freed memory (what lgformer train does)
+    python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
+        --batch 16 --threads 1 --steps 12 --precision bf16 [--default-malloc]
     # GPU, the released config: fp16 and bf16, with and without gradient checkpointing
     python benchmarks/bench_train.py --device cuda --preset swin_base_w12 --size 480 --batch 8 \\
         --precision fp16 bf16 --checkpointing off on
@@ -36,6 +39,7 @@ from types import SimpleNamespace
 import torch
 
 from lgformer.engine.config import load_train_config
+from lgformer.engine.cpu_allocator import retain_freed_memory
 from lgformer.engine.distributed import DistInfo
 from lgformer.engine.trainer import Trainer
 from lgformer.model import build_lgformer
@@ -194,14 +198,20 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="on CPU, leave glibc's malloc as it is (lgformer train retains freed memory)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    retained = device.type == "cpu" and not args.default_malloc and retain_freed_memory()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(
         f"device {device} ({name or platform.machine()}), threads {torch.get_num_threads()}, "
-        f"torch {torch.__version__}"
+        f"torch {torch.__version__}{', freed memory retained' if retained else ''}"
     )
     for precision in args.precision:
         for ckpt in args.checkpointing:

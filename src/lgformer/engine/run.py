@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from lgformer.engine.build import build_datasets, build_model
 from lgformer.engine.checkpoint import find_resume_checkpoint
 from lgformer.engine.config import TrainConfig
+from lgformer.engine.cpu_allocator import retain_freed_memory
 from lgformer.engine.distributed import (
     broadcast_object,
     cleanup_distributed,
@@ -44,6 +45,8 @@ def run_training(
     """
     info = env_dist_info()
     device = select_device(cfg.device, info)
+    if device.type == "cpu":
+        retain_freed_memory()  # ~10% faster CPU steps (see lgformer.engine.cpu_allocator)
     init_distributed(info, device)
     try:
         if resume is None and auto_resume and info.is_main:
