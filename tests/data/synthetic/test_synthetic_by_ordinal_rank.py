@@ -1,0 +1,45 @@
+"""benchmarks/synthetic_by_ordinal_rank.py: ordinal sentences grouped by the rank asked for."""
+
+from __future__ import annotations
+
+import csv
+import pickle
+from pathlib import Path
+
+import pytest
+
+from lgformer.data.synthetic import write_dataset
+from lgformer.data.synthetic.phrasing import parse
+from tests.benchmark_scripts import load_benchmark_script
+
+
+def test_groups_only_ordinal_sentences_by_rank(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    write_dataset(root, 12, seed=3, image_size=64)
+    refs = pickle.loads((root / "synthetic" / "refs(unc).p").read_bytes())
+    script = load_benchmark_script("synthetic_by_ordinal_rank")
+    rows, expected, ordinal_count = [], {}, 0
+    for ref in refs:
+        for s in ref["sentences"]:
+            words = s["sent"].split()
+            # A made-up result: extremes ("the leftmost ...") right, counted ranks a third.
+            inter, union = (10, 10) if words[1].endswith("most") else (3, 9)
+            rows.append((ref["ref_id"], s["sent_id"], inter, union, inter / union))
+            if s["kind"] == "ordinal":
+                ordinal_count += 1
+                acc = expected.setdefault(f"rank {parse(s['sent']).rank}", [0, 0])
+                acc[0] += inter
+                acc[1] += union
+    assert ordinal_count and len(expected) > 1, "the fixture needs ordinals of two ranks"
+    csv_path = tmp_path / "val.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ref_id", "sent_id", "intersection", "union", "iou"])
+        writer.writerows(rows)
+
+    table = script.by_ordinal_rank(root, csv_path)
+
+    assert table["all"]["num_samples"] == ordinal_count  # other kinds are left out
+    assert set(table) == set(expected) | {"all"}
+    for rank, (inter, union) in expected.items():
+        assert table[rank]["overall_iou"] == pytest.approx(100 * inter / union, abs=0.01)
