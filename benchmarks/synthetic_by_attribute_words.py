@@ -14,13 +14,12 @@ attribute sentences.
 
 from __future__ import annotations
 
-import csv
 import pickle
 from pathlib import Path
 
 from lgformer.data.synthetic.attributes import COLOURS, SHAPES, SIZE_WORDS
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
-from synthetic_by_kind import kind_table, per_sample_cli
+from synthetic_by_kind import grouped_table, per_sample_cli
 
 WORD_CLASSES: dict[str, frozenset[str]] = {
     "size": frozenset(w for words in SIZE_WORDS.values() for w in words),
@@ -49,14 +48,7 @@ def attribute_sentence_groups(data_root: Path) -> dict[int, str]:
 def by_attribute_words(data_root: Path, per_sample: Path) -> dict[str, dict[str, float]]:
     """``kind_table`` of the attribute sentences of an ``lgformer evaluate --per-sample``
     CSV, grouped by ``attribute_words``; other sentences are left out."""
-    groups = attribute_sentence_groups(data_root)
-    with open(per_sample, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["sent_id"]) in groups]
-    return kind_table(
-        [groups[int(r["sent_id"])] for r in rows],
-        [int(r["intersection"]) for r in rows],
-        [int(r["union"]) for r in rows],
-    )
+    return grouped_table(attribute_sentence_groups(data_root), per_sample)
 
 
 def main() -> None:

@@ -48,16 +48,21 @@ def kind_table(
     return out
 
 
-def by_kind(data_root: Path, per_sample: Path) -> dict[str, dict[str, float]]:
-    """``kind_table`` of the rows of an ``lgformer evaluate --per-sample`` CSV."""
-    kind = sentence_kinds(data_root)
+def grouped_table(groups: dict[int, str], per_sample: Path) -> dict[str, dict[str, float]]:
+    """``kind_table`` of the rows of an ``lgformer evaluate --per-sample`` CSV whose
+    sentence is in ``groups`` ({sent_id: group name}), grouped by it; others left out."""
     with open(per_sample, newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = [r for r in csv.DictReader(f) if int(r["sent_id"]) in groups]
     return kind_table(
-        [kind[int(r["sent_id"])] for r in rows],
+        [groups[int(r["sent_id"])] for r in rows],
         [int(r["intersection"]) for r in rows],
         [int(r["union"]) for r in rows],
     )
+
+
+def by_kind(data_root: Path, per_sample: Path) -> dict[str, dict[str, float]]:
+    """``kind_table`` of the rows of an ``lgformer evaluate --per-sample`` CSV."""
+    return grouped_table(sentence_kinds(data_root), per_sample)
 
 
 def report(table: dict[str, dict[str, float]], label: str, output: Path | None) -> None:

@@ -14,13 +14,12 @@ all ordinal sentences.
 
 from __future__ import annotations
 
-import csv
 import pickle
 from pathlib import Path
 
 from lgformer.data.synthetic.phrasing import parse
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
-from synthetic_by_kind import kind_table, per_sample_cli
+from synthetic_by_kind import grouped_table, per_sample_cli
 
 
 def ordinal_sentence_ranks(data_root: Path) -> dict[int, str]:
@@ -37,14 +36,7 @@ def ordinal_sentence_ranks(data_root: Path) -> dict[int, str]:
 def by_ordinal_rank(data_root: Path, per_sample: Path) -> dict[str, dict[str, float]]:
     """``kind_table`` of the ordinal sentences of an ``lgformer evaluate --per-sample``
     CSV, grouped by rank; other sentences are left out."""
-    ranks = ordinal_sentence_ranks(data_root)
-    with open(per_sample, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["sent_id"]) in ranks]
-    return kind_table(
-        [ranks[int(r["sent_id"])] for r in rows],
-        [int(r["intersection"]) for r in rows],
-        [int(r["union"]) for r in rows],
-    )
+    return grouped_table(ordinal_sentence_ranks(data_root), per_sample)
 
 
 def main() -> None:
