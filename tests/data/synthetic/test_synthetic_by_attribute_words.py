@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import pickle
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from lgformer.data.synthetic import write_dataset
 from tests.benchmark_scripts import load_benchmark_script
+from tests.data.synthetic.per_sample_csv import write_made_up_results
 
 
 def _load_script():
@@ -36,18 +36,14 @@ def test_groups_only_attribute_sentences_and_scores_each_group(tmp_path: Path) -
             words = script.attribute_words(s["tokens"])
             # A made-up result: sentences naming a colour are right, the rest half right.
             inter, union = (10, 10) if "colour" in words else (5, 10)
-            rows.append((ref["ref_id"], s["sent_id"], inter, union, inter / union))
+            rows.append((ref["ref_id"], s["sent_id"], inter, union))
             if s["kind"] == "attribute":
                 attribute_count += 1
                 acc = expected.setdefault(words, [0, 0])
                 acc[0] += inter
                 acc[1] += union
     assert attribute_count, "the fixture has no attribute sentence"
-    csv_path = tmp_path / "val.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["ref_id", "sent_id", "intersection", "union", "iou"])
-        writer.writerows(rows)
+    csv_path = write_made_up_results(tmp_path / "val.csv", rows)
 
     table = script.by_attribute_words(root, csv_path)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import pickle
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from lgformer.data.synthetic import write_dataset
 from tests.benchmark_scripts import load_benchmark_script
+from tests.data.synthetic.per_sample_csv import write_made_up_results
 
 
 def _load_script():
@@ -25,16 +25,12 @@ def test_by_kind_splits_the_metrics_per_sentence_kind(tmp_path: Path) -> None:
     rows, expected = [], {}
     for ref_id, sent_id, kind in sentences:
         inter, union = (10, 10) if kind == "attribute" else (4, 10)
-        rows.append((ref_id, sent_id, inter, union, inter / union))
+        rows.append((ref_id, sent_id, inter, union))
         acc = expected.setdefault(kind, [0, 0, 0])
         acc[0] += inter
         acc[1] += union
         acc[2] += 1
-    csv_path = tmp_path / "val.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["ref_id", "sent_id", "intersection", "union", "iou"])
-        writer.writerows(rows)
+    csv_path = write_made_up_results(tmp_path / "val.csv", rows)
 
     table = _load_script().by_kind(root, csv_path)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import pickle
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from lgformer.data.synthetic import write_dataset
 from lgformer.data.synthetic.phrasing import parse
 from tests.benchmark_scripts import load_benchmark_script
+from tests.data.synthetic.per_sample_csv import write_made_up_results
 
 
 def test_groups_only_ordinal_sentences_by_rank(tmp_path: Path) -> None:
@@ -24,18 +24,14 @@ def test_groups_only_ordinal_sentences_by_rank(tmp_path: Path) -> None:
             words = s["sent"].split()
             # A made-up result: extremes ("the leftmost ...") right, counted ranks a third.
             inter, union = (10, 10) if words[1].endswith("most") else (3, 9)
-            rows.append((ref["ref_id"], s["sent_id"], inter, union, inter / union))
+            rows.append((ref["ref_id"], s["sent_id"], inter, union))
             if s["kind"] == "ordinal":
                 ordinal_count += 1
                 acc = expected.setdefault(f"rank {parse(s['sent']).rank}", [0, 0])
                 acc[0] += inter
                 acc[1] += union
     assert ordinal_count and len(expected) > 1, "the fixture needs ordinals of two ranks"
-    csv_path = tmp_path / "val.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["ref_id", "sent_id", "intersection", "union", "iou"])
-        writer.writerows(rows)
+    csv_path = write_made_up_results(tmp_path / "val.csv", rows)
 
     table = script.by_ordinal_rank(root, csv_path)
 
