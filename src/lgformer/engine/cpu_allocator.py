@@ -1,12 +1,14 @@
 """Keep freed memory in the process on CPU, so large activations are not page-faulted anew.
 
 A training step allocates and frees the same large activation buffers every time. By
-default glibc serves blocks of more than a few MiB with fresh ``mmap`` pages and gives
-them back on free (and trims the heap top), so every step pays for page faults and
-zeroing of tens of MiB: on the synthetic benchmark's CPU step this was ~10% of the
-time (``benchmarks/results/bench_train_allocator_cpu.txt``). Raising glibc's mmap and
-trim thresholds keeps those blocks in the heap for reuse, at the price of a resident
-set that stays at its peak. Elsewhere (not glibc) this does nothing.
+default glibc maps blocks above its mmap threshold (dynamic, at most 32 MiB) afresh and
+unmaps them on free, and returns free memory at the heap top beyond its trim threshold,
+so a step pays again for page faults and zeroing of the memory it just released.
+Raising both thresholds keeps those blocks in the heap for reuse, at the price of a
+resident set that stays at its peak: on the synthetic benchmark's bundled config a
+one-thread step got 3-9% faster and the two-process run ~15% more referring images/s
+(``benchmarks/results/bench_train_allocator_cpu.txt``). Elsewhere (not glibc) this does
+nothing.
 """
 
 from __future__ import annotations

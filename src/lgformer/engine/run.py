@@ -46,7 +46,7 @@ def run_training(
     info = env_dist_info()
     device = select_device(cfg.device, info)
     if device.type == "cpu":
-        retain_freed_memory()  # ~10% faster CPU steps (see lgformer.engine.cpu_allocator)
+        retain_freed_memory()  # faster CPU steps (see lgformer.engine.cpu_allocator)
     init_distributed(info, device)
     try:
         if resume is None and auto_resume and info.is_main:
