@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.model import LGFormer
 
 
@@ -75,19 +76,27 @@ class CategoryHeads(nn.Module):
 @dataclass
 class TrainingOutput:
     """mask_logits: the LGFormer's outputs (None in a vision-only step);
-    category_loss: float32 scalar (None without category heads)."""
+    category_loss, stage_mask_loss: float32 scalars (None without their heads)."""
 
     mask_logits: list[torch.Tensor] | None
     category_loss: torch.Tensor | None
+    stage_mask_loss: torch.Tensor | None = None
 
 
 class TrainingModel(nn.Module):
-    """What the trainer runs and DDP wraps: the LGFormer and its optional category heads."""
+    """What the trainer runs and DDP wraps: the LGFormer and its optional auxiliary heads
+    (category heads, stage-mask heads)."""
 
-    def __init__(self, model: LGFormer, heads: CategoryHeads | None = None) -> None:
+    def __init__(
+        self,
+        model: LGFormer,
+        heads: CategoryHeads | None = None,
+        stage_heads: StageMaskHeads | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.heads = heads
+        self.stage_heads = stage_heads
 
     @staticmethod
     def head_channels(model: LGFormer) -> list[int]:
@@ -100,22 +109,32 @@ class TrainingModel(nn.Module):
         token_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         categories: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
         *,
         visual_only: bool = False,
     ) -> TrainingOutput:
         """image (B, 3, S, S); token_ids, attention_mask (B, L); categories (B, S, S) int64
-        or None (then no category loss is computed). ``visual_only`` runs the Swin path
-        alone and returns only the category loss of stages 1-3."""
+        or None (then no category loss is computed); target (B, S, S), the referred
+        object's mask, or None (then no stage-mask loss). ``visual_only`` runs the Swin
+        path alone and returns only the category loss of stages 1-3."""
         if visual_only:
             if self.heads is None or categories is None:
                 raise ValueError("a vision-only step needs category heads and 'categories'")
             maps = self.model.backbone.visual_features(image, stages=3)
             return TrainingOutput(None, self.heads(maps, categories))
         with_categories = self.heads is not None and categories is not None
-        out = self.model(image, token_ids, attention_mask, return_intermediates=with_categories)
-        if not with_categories:
-            return TrainingOutput(out.mask_logits, None)
-        assert self.heads is not None and categories is not None
-        assert out.backbone is not None and out.pixel_decoder is not None
-        maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
-        return TrainingOutput(out.mask_logits, self.heads(maps, categories))
+        with_stages = self.stage_heads is not None and target is not None
+        out = self.model(
+            image, token_ids, attention_mask, return_intermediates=with_categories or with_stages
+        )
+        category_loss = stage_mask_loss = None
+        if with_categories:
+            assert self.heads is not None and categories is not None
+            assert out.backbone is not None and out.pixel_decoder is not None
+            maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
+            category_loss = self.heads(maps, categories)
+        if with_stages:
+            assert self.stage_heads is not None and target is not None
+            assert out.backbone is not None
+            stage_mask_loss = self.stage_heads(out.backbone.features, target)
+        return TrainingOutput(out.mask_logits, category_loss, stage_mask_loss)

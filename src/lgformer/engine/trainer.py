@@ -36,6 +36,7 @@ from lgformer.engine.precision import resolve_precision
 from lgformer.engine.rng import get_rng_state, set_rng_state
 from lgformer.engine.sampler import ResumableSampler
 from lgformer.engine.schedule import PolySchedule
+from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.engine.validate import validate
 from lgformer.errors import LGFormerError
 
@@ -103,6 +104,9 @@ class Trainer:
             model.set_grad_checkpointing(True)
         self.model = model
         self.category_heads = self._build_category_heads(train_set)
+        self.stage_heads = None
+        if cfg.optim.stage_mask_loss_weight:
+            self.stage_heads = StageMaskHeads(model.config.swin.stage_channels).to(device)
         self.optimizer = build_optimizer(
             model,
             lr=cfg.optim.lr,
@@ -113,15 +117,18 @@ class Trainer:
             train_text_encoder=cfg.optim.train_text_encoder,
             fused=cfg.optim.fused,
         )
-        if self.category_heads is not None:
-            self.optimizer.add_param_group(
-                {
-                    "params": list(self.category_heads.parameters()),
-                    "lr": cfg.optim.lr,
-                    "weight_decay": cfg.optim.weight_decay,
-                }
-            )
-        self.train_model = wrap_ddp(TrainingModel(model, self.category_heads), info, device)
+        for heads in (self.category_heads, self.stage_heads):
+            if heads is not None:
+                self.optimizer.add_param_group(
+                    {
+                        "params": list(heads.parameters()),
+                        "lr": cfg.optim.lr,
+                        "weight_decay": cfg.optim.weight_decay,
+                    }
+                )
+        self.train_model = wrap_ddp(
+            TrainingModel(model, self.category_heads, self.stage_heads), info, device
+        )
         self.clip_params = [p for p in self.train_model.parameters() if p.requires_grad]
         total_steps = self.iters_per_epoch * cfg.optim.epochs
         if cfg.optim.category_warmup_steps >= total_steps:
@@ -270,7 +277,12 @@ class Trainer:
             categories = batch["categories"].to(self.device, non_blocking=True)
         with self.precision.autocast():
             out = self.train_model(
-                image, token_ids, attention_mask, categories, visual_only=warming
+                image,
+                token_ids,
+                attention_mask,
+                categories,
+                None if warming or not optim.stage_mask_loss_weight else target,
+                visual_only=warming,
             )
         if out.mask_logits is None:  # vision-only warm-start step
             assert out.category_loss is not None
@@ -281,6 +293,8 @@ class Trainer:
             )
             if out.category_loss is not None:
                 loss = loss + optim.category_loss_weight * out.category_loss
+            if out.stage_mask_loss is not None:
+                loss = loss + optim.stage_mask_loss_weight * out.stage_mask_loss
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
         mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
         value = float(mean_loss)
@@ -391,6 +405,7 @@ class Trainer:
             "category_heads": (
                 None if self.category_heads is None else self.category_heads.state_dict()
             ),
+            "stage_heads": None if self.stage_heads is None else self.stage_heads.state_dict(),
         }
 
     def save(self, name: str, *, best: bool = False) -> Path:
@@ -425,12 +440,19 @@ class Trainer:
                     "same config"
                 )
             self.category_heads.load_state_dict(ckpt["category_heads"])
+        if self.stage_heads is not None:
+            if ckpt.get("stage_heads") is None:
+                raise LGFormerError(
+                    f"{path} was trained without the stage-mask heads this run uses "
+                    "(optim.stage_mask_loss_weight); resume with the same config"
+                )
+            self.stage_heads.load_state_dict(ckpt["stage_heads"])
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         except ValueError as err:
             raise LGFormerError(
                 f"{path}: optimizer state does not fit this run's parameter groups ({err}); "
-                "were optim.train_bert_embeddings or the category options changed?"
+                "were optim.train_bert_embeddings or the auxiliary-loss options changed?"
             ) from err
         if ckpt.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])
