@@ -281,7 +281,7 @@ class Trainer:
                 token_ids,
                 attention_mask,
                 categories,
-                None if warming or not optim.stage_mask_loss_weight else target,
+                target,  # read only by stage-mask heads, which exist only when weighted
                 visual_only=warming,
             )
         if out.mask_logits is None:  # vision-only warm-start step

@@ -9,7 +9,7 @@ import pytest
 
 from lgformer.data.synthetic import write_dataset
 from tests.benchmark_scripts import load_benchmark_script
-from tests.data.synthetic.per_sample_csv import write_made_up_results
+from tests.data.synthetic.per_sample_csv import score_sentences, write_made_up_results
 
 
 def _load_script():
@@ -30,18 +30,13 @@ def test_groups_only_attribute_sentences_and_scores_each_group(tmp_path: Path) -
     write_dataset(root, 6, seed=2, image_size=64)
     refs = pickle.loads((root / "synthetic" / "refs(unc).p").read_bytes())
     script = _load_script()
-    rows, expected, attribute_count = [], {}, 0
-    for ref in refs:
-        for s in ref["sentences"]:
-            words = script.attribute_words(s["tokens"])
-            # A made-up result: sentences naming a colour are right, the rest half right.
-            inter, union = (10, 10) if "colour" in words else (5, 10)
-            rows.append((ref["ref_id"], s["sent_id"], inter, union))
-            if s["kind"] == "attribute":
-                attribute_count += 1
-                acc = expected.setdefault(words, [0, 0])
-                acc[0] += inter
-                acc[1] += union
+    # A made-up result: sentences naming a colour are right, the rest half right.
+    rows, expected, attribute_count = score_sentences(
+        refs,
+        lambda s: (10, 10) if "colour" in script.attribute_words(s["tokens"]) else (5, 10),
+        "attribute",
+        lambda s: script.attribute_words(s["tokens"]),
+    )
     assert attribute_count, "the fixture has no attribute sentence"
     csv_path = write_made_up_results(tmp_path / "val.csv", rows)
 

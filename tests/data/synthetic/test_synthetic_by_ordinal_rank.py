@@ -10,7 +10,7 @@ import pytest
 from lgformer.data.synthetic import write_dataset
 from lgformer.data.synthetic.phrasing import parse
 from tests.benchmark_scripts import load_benchmark_script
-from tests.data.synthetic.per_sample_csv import write_made_up_results
+from tests.data.synthetic.per_sample_csv import score_sentences, write_made_up_results
 
 
 def test_groups_only_ordinal_sentences_by_rank(tmp_path: Path) -> None:
@@ -18,18 +18,13 @@ def test_groups_only_ordinal_sentences_by_rank(tmp_path: Path) -> None:
     write_dataset(root, 12, seed=3, image_size=64)
     refs = pickle.loads((root / "synthetic" / "refs(unc).p").read_bytes())
     script = load_benchmark_script("synthetic_by_ordinal_rank")
-    rows, expected, ordinal_count = [], {}, 0
-    for ref in refs:
-        for s in ref["sentences"]:
-            words = s["sent"].split()
-            # A made-up result: extremes ("the leftmost ...") right, counted ranks a third.
-            inter, union = (10, 10) if words[1].endswith("most") else (3, 9)
-            rows.append((ref["ref_id"], s["sent_id"], inter, union))
-            if s["kind"] == "ordinal":
-                ordinal_count += 1
-                acc = expected.setdefault(f"rank {parse(s['sent']).rank}", [0, 0])
-                acc[0] += inter
-                acc[1] += union
+    # A made-up result: extremes ("the leftmost ...") right, counted ranks a third.
+    rows, expected, ordinal_count = score_sentences(
+        refs,
+        lambda s: (10, 10) if s["sent"].split()[1].endswith("most") else (3, 9),
+        "ordinal",
+        lambda s: f"rank {parse(s['sent']).rank}",
+    )
     assert ordinal_count and len(expected) > 1, "the fixture needs ordinals of two ranks"
     csv_path = write_made_up_results(tmp_path / "val.csv", rows)
 
