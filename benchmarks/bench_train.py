@@ -136,7 +136,7 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
         raise SystemExit("--warm-start needs a config with optim.category_warmup_steps > 0")
     if args.compile:
         trainer.train_model = torch.compile(trainer.train_model)
-    batch = random_batch(args.batch, args.size, model.config.max_words, device)
+    batch = random_batch(args.batch, args.size, args.words or model.config.max_words, device)
     times = []
     for i in range(args.warmup + args.steps):
         if i == args.warmup:
@@ -195,6 +195,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument(
         "--warm-start", action="store_true", help="time the vision-only warm-start steps"
+    )
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=None,
+        help="id slots per sentence (default: the model's max_words); 8 are real words",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
