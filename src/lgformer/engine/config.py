@@ -116,6 +116,9 @@ class OptimConfig:
     # labels, a vision warm start inside the schedule: the lr stays at its base value
     # through them and the poly decay spans the rest; 0 is the released recipe.
     category_warmup_steps: int = 0
+    # Linear learning-rate ramp over the first steps of the referring training (after
+    # category_warmup_steps), scaling the poly curve; 0 is the released recipe.
+    lr_warmup_steps: int = 0
     # Auxiliary stage-mask loss (engine/stage_mask_loss.py), training only: 1x1 heads on
     # the four fused backbone maps predict the referred object; 0 is the released recipe.
     stage_mask_loss_weight: float = 0.0
@@ -180,6 +183,8 @@ class TrainConfig:
             raise LGFormerError(
                 "optim.category_loss_weight and optim.category_warmup_steps must be >= 0"
             )
+        if self.optim.lr_warmup_steps < 0:
+            raise LGFormerError("optim.lr_warmup_steps must be >= 0")
         if self.optim.stage_mask_loss_weight < 0:
             raise LGFormerError("optim.stage_mask_loss_weight must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):

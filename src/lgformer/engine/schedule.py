@@ -28,6 +28,8 @@ class PolySchedule:
         power: 0.9 in the released recipe.
         hold: the first ``hold`` iterations keep the base lr and the poly curve spans
             the rest (a separate warm-start phase; 0 in the released recipe).
+        warmup: the first ``warmup`` iterations after ``hold`` scale the poly curve by
+            a linear ramp ``(i + 1) / (warmup + 1)`` (0 in the released recipe).
     """
 
     def __init__(
@@ -37,13 +39,17 @@ class PolySchedule:
         *,
         power: float = 0.9,
         hold: int = 0,
+        warmup: int = 0,
     ) -> None:
         if not 0 <= hold < total_iters:
             raise ValueError(f"hold must be in [0, {total_iters}), got {hold}")
+        if not 0 <= warmup < total_iters - hold:
+            raise ValueError(f"warmup must be in [0, {total_iters - hold}), got {warmup}")
         self.optimizer = optimizer
         self.total_iters = int(total_iters)
         self.power = float(power)
         self.hold = int(hold)
+        self.warmup = int(warmup)
         self.iteration = 0
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
@@ -62,6 +68,8 @@ class PolySchedule:
         else:
             iteration = self.iteration - self.hold
             factor = poly_factor(iteration, self.total_iters - self.hold, self.power)
+            if iteration < self.warmup:
+                factor *= (iteration + 1) / (self.warmup + 1)
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * factor
 
@@ -71,17 +79,25 @@ class PolySchedule:
             "total_iters": self.total_iters,
             "power": self.power,
             "hold": self.hold,
+            "warmup": self.warmup,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores the iteration. The length and power stay those of this run, so a
         resumed run with more epochs stretches the remaining curve (with a warning)."""
         self.iteration = int(state["iteration"])
-        before = (int(state["total_iters"]), float(state["power"]), int(state.get("hold", 0)))
-        if before != (self.total_iters, self.power, self.hold):
+        before = (
+            int(state["total_iters"]),
+            float(state["power"]),
+            int(state.get("hold", 0)),
+            int(state.get("warmup", 0)),
+        )
+        now = (self.total_iters, self.power, self.hold, self.warmup)
+        if before != now:
             warnings.warn(
                 f"schedule changed on resume: {before[0]} iterations (power {before[1]}, hold "
-                f"{before[2]}) -> {self.total_iters} (power {self.power}, hold {self.hold})",
+                f"{before[2]}, warmup {before[3]}) -> {now[0]} (power {now[1]}, hold "
+                f"{now[2]}, warmup {now[3]})",
                 stacklevel=2,
             )
         self._apply()

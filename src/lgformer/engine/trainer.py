@@ -136,11 +136,18 @@ class Trainer:
                 f"optim.category_warmup_steps={cfg.optim.category_warmup_steps} leaves no "
                 f"referring steps: the run has {total_steps} steps in all"
             )
+        referring_steps = total_steps - cfg.optim.category_warmup_steps
+        if cfg.optim.lr_warmup_steps >= referring_steps:
+            raise LGFormerError(
+                f"optim.lr_warmup_steps={cfg.optim.lr_warmup_steps} must be below the run's "
+                f"{referring_steps} referring steps"
+            )
         self.scheduler = PolySchedule(
             self.optimizer,
             total_steps,
             power=cfg.optim.poly_power,
             hold=cfg.optim.category_warmup_steps,
+            warmup=cfg.optim.lr_warmup_steps,
         )
         self.scaler = self.precision.make_scaler()
 
