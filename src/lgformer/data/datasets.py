@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from lgformer.data.categories import ImageCategories
 from lgformer.data.image_io import load_rgb
 from lgformer.data.refer import ReferSplit
-from lgformer.data.transforms import DEFAULT_SIZE, image_to_input, resize_mask
+from lgformer.data.transforms import DEFAULT_SIZE, normalize, resize_image, resize_mask
 from lgformer.errors import LGFormerError
 
 
@@ -112,6 +112,10 @@ class ReferTrainDataset(Dataset):
         shuffle_sentences: permute the sentence assignment across samples per epoch.
         categories: when given, items also carry the image's per-pixel category labels
             (the auxiliary category loss).
+        cache_decoded: keep every resized image, target and label map in memory after
+            its first use (3 S^2 bytes per image, S^2 per label map and per object), so
+            later epochs skip decoding, rasterising and resizing. Items
+            are the same either way.
     """
 
     def __init__(
@@ -122,12 +126,19 @@ class ReferTrainDataset(Dataset):
         seed: int = 0,
         shuffle_sentences: bool = False,
         categories: ImageCategories | None = None,
+        cache_decoded: bool = False,
     ) -> None:
         self.split = split
         self.image_size = image_size
         self.seed = seed
         self.shuffle_sentences = shuffle_sentences
         self.categories = categories
+        self.cache_decoded = cache_decoded
+        # With cache_decoded: resized uint8 images and label maps per image id, bool
+        # targets per ref (filled on first use; each loader worker holds its own).
+        self._images: dict[int, np.ndarray] = {}
+        self._label_maps: dict[int, np.ndarray] = {}
+        self._targets: dict[int, np.ndarray] = {}
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._perm: tuple[int, np.ndarray] | None = None  # (epoch, permutation) cache
 
@@ -162,20 +173,52 @@ class ReferTrainDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(index)
-        item = prepare_ref(self.split, index, self.image_size, keep_original=False)
+        rgb, target = self._decoded_ref(index)
+        item: dict[str, Any] = {
+            "image": normalize(rgb),  # (3, S, S)
+            "target": torch.from_numpy(target.astype(np.float32)),  # (S, S)
+            "ref_id": self.split.refs[index].ref_id,
+        }
         item.update(_sentence_fields(self.split, self.sentence_index(index)))
         if self.categories is not None:
-            ref = self.split.refs[index]
-            labels = self.categories.label_map(ref.image_id, ref.height, ref.width, self.image_size)
-            item["categories"] = torch.from_numpy(labels)
+            item["categories"] = torch.from_numpy(self._labels(index).astype(np.int64))
         item["index"] = index
         return item
 
+    def _decoded_ref(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(S, S, 3) uint8 resized image and (S, S) bool target of ref ``index``."""
+        ref = self.split.refs[index]
+        target = self._targets.get(index) if self.cache_decoded else None
+        rgb = self._images.get(ref.image_id) if self.cache_decoded else None
+        if rgb is None:
+            rgb = decode_image(self.split, index, self.image_size)
+        if target is None:
+            target = resize_mask(self.split.mask(index), self.image_size)
+        if self.cache_decoded:
+            self._images[ref.image_id] = rgb
+            self._targets[index] = target
+        return rgb, target
 
-def prepare_ref(
-    split: ReferSplit, ref_index: int, image_size: int, keep_original: bool
-) -> dict[str, Any]:
-    """The image and mask fields of one ref (see the module docstring)."""
+    def _labels(self, index: int) -> np.ndarray:
+        """(S, S) category labels of ref ``index``'s image (uint8 when they fit)."""
+        assert self.categories is not None
+        ref = self.split.refs[index]
+        labels = self._label_maps.get(ref.image_id) if self.cache_decoded else None
+        if labels is None:
+            labels = self.categories.label_map(ref.image_id, ref.height, ref.width, self.image_size)
+            if self.cache_decoded:
+                if labels.max(initial=0) <= np.iinfo(np.uint8).max:
+                    labels = labels.astype(np.uint8)
+                self._label_maps[ref.image_id] = labels
+        return labels
+
+
+def decode_image(split: ReferSplit, ref_index: int, image_size: int) -> np.ndarray:
+    """The (S, S, 3) uint8 image of one ref, Pillow-bilinear resized.
+
+    Raises:
+        LGFormerError: unreadable, or not the size instances.json gives.
+    """
     ref = split.refs[ref_index]
     # Annotations refer to the stored pixels, so EXIF orientation is not applied
     # (the released pipeline opens images with Image.open(...).convert("RGB")).
@@ -185,10 +228,18 @@ def prepare_ref(
             f"image {ref.image_path} is {rgb.shape[1]}x{rgb.shape[0]} but instances.json "
             f"says {ref.width}x{ref.height}"
         )
+    return resize_image(rgb, image_size)
+
+
+def prepare_ref(
+    split: ReferSplit, ref_index: int, image_size: int, keep_original: bool
+) -> dict[str, Any]:
+    """The image and mask fields of one ref (see the module docstring)."""
+    ref = split.refs[ref_index]
     mask = split.mask(ref_index)  # (H, W) bool
     target = resize_mask(mask, image_size)  # (S, S) bool
     out: dict[str, Any] = {
-        "image": image_to_input(rgb, image_size),  # (3, S, S)
+        "image": normalize(decode_image(split, ref_index, image_size)),  # (3, S, S)
         "target": torch.from_numpy(target.astype(np.float32)),
         "ref_id": ref.ref_id,
     }

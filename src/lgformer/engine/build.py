@@ -79,13 +79,16 @@ def build_datasets(
         seed=cfg.seed,
         shuffle_sentences=data.shuffle_sentences,
         categories=categories,
+        cache_decoded=data.cache_decoded,
     )
     val_set: Dataset | None = None
     if cfg.validate and data.val_split:
         val_split = load_refer(
             data.root, data.dataset, data.split_by, data.val_split, tokenizer=tokenizer
         )
-        val_set = ReferTrainDataset(val_split, image_size=data.image_size, seed=cfg.seed)
+        val_set = ReferTrainDataset(
+            val_split, image_size=data.image_size, seed=cfg.seed, cache_decoded=data.cache_decoded
+        )
         if data.val_limit is not None and data.val_limit < len(val_set):
             val_set = Subset(val_set, range(data.val_limit))
     return train_set, val_set, collate_samples

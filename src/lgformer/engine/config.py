@@ -39,6 +39,10 @@ class DataConfig:
     # Text-blind control: deal the training sentences out across samples by a seeded
     # permutation per epoch (validation keeps the true sentences).
     shuffle_sentences: bool = False
+    # Keep decoded, resized images, targets and category maps in memory after their first
+    # use (each process and loader worker its own copy: ~3 S^2 bytes per image and S^2
+    # per object); for datasets that fit in RAM, e.g. the synthetic benchmark.
+    cache_decoded: bool = False
 
 
 @dataclass
