@@ -165,6 +165,9 @@ class TrainConfig:
     max_steps: int | None = None
     # Validate after every epoch (and keep best.pt by overall IoU).
     validate: bool = True
+    # ... or only after every n-th epoch and the last one (validation time is training
+    # time lost on a budget).
+    validate_every: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -187,6 +190,8 @@ class TrainConfig:
             raise LGFormerError(
                 "optim.category_loss_weight and optim.category_warmup_steps must be >= 0"
             )
+        if self.validate_every < 1:
+            raise LGFormerError(f"validate_every must be >= 1, got {self.validate_every}")
         if self.optim.lr_warmup_steps < 0:
             raise LGFormerError("optim.lr_warmup_steps must be >= 0")
         if self.optim.stage_mask_loss_weight < 0:

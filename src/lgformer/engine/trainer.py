@@ -201,7 +201,9 @@ class Trainer:
                     break
                 # Epochs still inside the vision-only warm start have nothing to validate.
                 warm = self.step <= cfg.optim.category_warmup_steps
-                if cfg.validate and self.val_set is not None and not warm:
+                last = self.epoch + 1 == cfg.optim.epochs
+                due = (self.epoch + 1) % cfg.validate_every == 0 or last
+                if cfg.validate and self.val_set is not None and not warm and due:
                     self._validate()
                 self.epoch += 1
                 self.step_in_epoch = 0
