@@ -67,3 +67,38 @@ def test_two_processes_match_each_other_and_one_process(tmp_path):
     assert worst < 1e-2, worst
     assert (diff / total) ** 0.5 < 0.1
     assert single.metrics == pytest.approx(rank0["metrics"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_vision_only_warm_start_averages_gradients_like_one_process(tmp_path):
+    """The warm-start steps all-reduce the Swin's gradients outside DDP's buckets: the
+    two ranks stay identical and follow a single process with the same global batch."""
+    worker = Path(__file__).with_name("ddp_worker.py")
+    settings = (*SETTINGS, "optim.category_warmup_steps=2", "optim.category_loss_weight=1")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore",
+        "LGFORMER_TEST_CATEGORIES": "1",
+    }
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(worker), str(tmp_path / "ddp"), str(SIZE), "none", *settings,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = torch.load(tmp_path / "ddp" / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "ddp" / "rank1.pt", weights_only=True)
+    for key, value in rank0["model"].items():
+        assert torch.equal(value, rank1["model"][key]), key
+
+    cfg = tiny_config(tmp_path / "single", *settings)
+    seed_everything(cfg.seed)
+    single = run_training(cfg, datasets=squares_factory(8, 4, size=SIZE, categories=True))
+    # Steps 1-2 (warm start) and 3-4 (referring) agree with one process.
+    assert single.loss_history == pytest.approx(rank0["losses"], rel=1e-4, abs=1e-5)
+    swin = [k for k in rank0["model"] if ".blocks." in k and k.endswith("weight")]
+    assert swin
+    for key in swin:
+        ours, theirs = single.model.state_dict()[key], rank0["model"][key]
+        assert (ours - theirs).norm() <= 1e-2 * ours.norm() + 1e-6, key

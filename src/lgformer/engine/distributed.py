@@ -7,6 +7,7 @@ run is a single process and every helper here is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import inspect
 import os
@@ -122,6 +123,37 @@ def wrap_ddp(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Modul
     params = inspect.signature(ddp.__init__).parameters
     no_sync = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
     return ddp(model, device_ids=ids, find_unused_parameters=True, **{no_sync: False})
+
+
+def local_gradients(model: nn.Module) -> contextlib.AbstractContextManager:
+    """A context in which a DDP model's backward passes skip DDP's all-reduce (its
+    ``no_sync``); a no-op for a model that is not wrapped. Pair with
+    ``average_gradients``."""
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        return model.no_sync()
+    return contextlib.nullcontext()
+
+
+def average_gradients(params: list[nn.Parameter]) -> None:
+    """Averages over processes the gradients that exist, in one flat all-reduce.
+
+    For steps that use a small part of the model (the vision-only warm start), where
+    DDP's buckets would carry the zero gradients of everything else. Every process
+    must have gradients for the same parameters (the same graph). Identity for one
+    process.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
 
 
 def unwrap(model: nn.Module) -> nn.Module:

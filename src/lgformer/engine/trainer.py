@@ -9,6 +9,7 @@ run skips the batches already consumed instead of replaying them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -27,6 +28,8 @@ from lgformer.engine.distributed import (
     DistInfo,
     all_gather_objects,
     all_reduce_sum,
+    average_gradients,
+    local_gradients,
     wrap_ddp,
 )
 from lgformer.engine.logger import RunLogger
@@ -284,7 +287,13 @@ class Trainer:
         categories = None  # (B, S, S) int64, only for the steps that use them
         if warming or optim.category_loss_weight:
             categories = batch["categories"].to(self.device, non_blocking=True)
-        with self.precision.autocast():
+
+        # Vision-only steps use the Swin alone: they all-reduce its gradients themselves
+        # (average_gradients) instead of DDP's buckets full of zeros.
+        def sync() -> contextlib.AbstractContextManager:
+            return local_gradients(self.train_model) if warming else contextlib.nullcontext()
+
+        with sync(), self.precision.autocast():
             out = self.train_model(
                 image,
                 token_ids,
@@ -312,7 +321,10 @@ class Trainer:
             self._skip_step(value)
             return value
         self.bad_steps = 0
-        self.scaler.scale(loss).backward()
+        with sync():
+            self.scaler.scale(loss).backward()
+        if warming:
+            average_gradients(self.clip_params)
         if self.cfg.optim.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.clip_params, self.cfg.optim.grad_clip)
