@@ -32,30 +32,6 @@ class LGFormerOutput:
         return self.mask_logits[-1]
 
 
-def trim_padding_slots(
-    token_ids: torch.Tensor, attention_mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Drops the trailing id slots that are padding in every sentence of the batch.
-
-    Every layer masks padded words out (attention scores, pooled words, the
-    sentence mean), so the logits do not change, while the text encoder, the
-    VLBA fusions and the decoders' word attention do less work: a batch of
-    8-word sentences padded to the 20 slots of the released model trains ~7%
-    faster on a CPU (``benchmarks/bench_train.py --words``).
-
-    Args:
-        token_ids, attention_mask: (B, L), the mask 1 at real words.
-
-    Returns:
-        both cut to (B, L') with L' the last column any sentence uses (at least 1).
-    """
-    used = attention_mask.any(0).nonzero()  # (n, 1) columns with a real word
-    keep = int(used[-1, 0]) + 1 if used.numel() else 1
-    if keep == token_ids.shape[1]:
-        return token_ids, attention_mask
-    return token_ids[:, :keep], attention_mask[:, :keep]
-
-
 class LGFormer(nn.Module):
     """The full model; parameter names match the released checkpoints."""
 
@@ -89,7 +65,6 @@ class LGFormer(nn.Module):
                 f"token_ids {tuple(token_ids.shape)} and attention_mask "
                 f"{tuple(attention_mask.shape)} must both be (B, L) with B = {image.shape[0]}"
             )
-        token_ids, attention_mask = trim_padding_slots(token_ids, attention_mask)
         words = self.text_encoder(input_ids=token_ids, attention_mask=attention_mask)
         lang = words.last_hidden_state.transpose(1, 2)  # (B, D, L)
         mask = attention_mask.unsqueeze(-1).to(lang.dtype)  # (B, L, 1)
