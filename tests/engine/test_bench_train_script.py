@@ -6,6 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
+import torch
+
 from tests.benchmark_scripts import load_benchmark_script
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_bundled.yaml"
@@ -14,7 +16,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_bundled.ya
 def _args(**changes) -> argparse.Namespace:
     args = dict(
         config=str(CONFIG), preset=None, compile=False, size=32, batch=2, steps=1, warmup=1,
-        warm_start=False, device="cpu",
+        warm_start=False, device="cpu", words=None,
     )  # fmt: skip
     args.update(changes)
     return argparse.Namespace(**args)
@@ -30,3 +32,11 @@ def test_bundled_config_times_both_kinds_of_step() -> None:
     assert "warm-start" in warm and "warm-start" not in referring
     # A warm-start step computes only the category loss: a different number.
     assert re.search(pattern, referring).group(3) != re.search(pattern, warm).group(3)
+
+
+def test_words_sets_the_id_slots() -> None:
+    script = load_benchmark_script("bench_train")
+    batch = script.random_batch(2, 32, 10, torch.device("cpu"))
+    assert batch["token_ids"].shape == (2, 10) and int(batch["attention_mask"].sum()) == 16
+    line = script.bench_one(_args(words=10), "fp32", False)
+    assert re.search(r"step \d+ ms", line), line
