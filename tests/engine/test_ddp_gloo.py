@@ -27,20 +27,30 @@ SETTINGS = (
 )
 
 
-@pytest.mark.slow
-def test_two_processes_match_each_other_and_one_process(tmp_path):
+def _two_ranks(
+    out: Path, poisoned: str, settings: tuple[str, ...], categories: bool = False
+) -> tuple[dict, dict]:
+    """Runs ddp_worker.py on two CPU processes; returns both ranks' results after
+    checking that their weights are identical."""
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    env["LGFORMER_TEST_CATEGORIES"] = "1" if categories else "0"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        str(worker), str(tmp_path / "ddp"), str(SIZE), "5", *SETTINGS,
+        str(worker), str(out), str(SIZE), poisoned, *settings,
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rank0 = torch.load(tmp_path / "ddp" / "rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "ddp" / "rank1.pt", weights_only=True)
+    rank0 = torch.load(out / "rank0.pt", weights_only=True)
+    rank1 = torch.load(out / "rank1.pt", weights_only=True)
     for key, value in rank0["model"].items():
         assert torch.equal(value, rank1["model"][key]), key
+    return rank0, rank1
+
+
+@pytest.mark.slow
+def test_two_processes_match_each_other_and_one_process(tmp_path):
+    rank0, rank1 = _two_ranks(tmp_path / "ddp", "5", SETTINGS)
     assert rank0["losses"] == pytest.approx(rank1["losses"], rel=0, abs=0, nan_ok=True)
     assert rank0["metrics"] == rank1["metrics"]
     assert (tmp_path / "ddp" / "last.pt").is_file()
@@ -73,24 +83,8 @@ def test_two_processes_match_each_other_and_one_process(tmp_path):
 def test_vision_only_warm_start_averages_gradients_like_one_process(tmp_path):
     """The warm-start steps all-reduce the Swin's gradients outside DDP's buckets: the
     two ranks stay identical and follow a single process with the same global batch."""
-    worker = Path(__file__).with_name("ddp_worker.py")
     settings = (*SETTINGS, "optim.category_warmup_steps=2", "optim.category_loss_weight=1")
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONWARNINGS": "ignore",
-        "LGFORMER_TEST_CATEGORIES": "1",
-    }
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        str(worker), str(tmp_path / "ddp"), str(SIZE), "none", *settings,
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rank0 = torch.load(tmp_path / "ddp" / "rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "ddp" / "rank1.pt", weights_only=True)
-    for key, value in rank0["model"].items():
-        assert torch.equal(value, rank1["model"][key]), key
+    rank0, _ = _two_ranks(tmp_path / "ddp", "none", settings, categories=True)
 
     cfg = tiny_config(tmp_path / "single", *settings)
     seed_everything(cfg.seed)
