@@ -25,6 +25,7 @@ keeps ``orig_mask`` as a list.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from torch.utils.data import Dataset
 
 from lgformer.data.categories import ImageCategories
 from lgformer.data.image_io import load_rgb
-from lgformer.data.refer import ReferSplit
+from lgformer.data.refer import ReferRef, ReferSplit
 from lgformer.data.transforms import DEFAULT_SIZE, normalize, resize_image, resize_mask
 from lgformer.errors import LGFormerError
 
@@ -114,8 +115,8 @@ class ReferTrainDataset(Dataset):
             (the auxiliary category loss).
         cache_decoded: keep every resized image, target and label map in memory after
             its first use (3 S^2 bytes per image, S^2 per label map and per object), so
-            later epochs skip decoding, rasterising and resizing. Items
-            are the same either way.
+            later epochs skip decoding, rasterising and resizing. Items are the same
+            either way.
     """
 
     def __init__(
@@ -173,43 +174,39 @@ class ReferTrainDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(index)
-        rgb, target = self._decoded_ref(index)
-        item: dict[str, Any] = {
-            "image": normalize(rgb),  # (3, S, S)
-            "target": torch.from_numpy(target.astype(np.float32)),  # (S, S)
-            "ref_id": self.split.refs[index].ref_id,
-        }
+        ref = self.split.refs[index]
+        rgb = self._cached(
+            self._images, ref.image_id, lambda: decode_image(self.split, index, self.image_size)
+        )
+        target = self._cached(
+            self._targets, index, lambda: resize_mask(self.split.mask(index), self.image_size)
+        )
+        item = _input_fields(rgb, target, ref.ref_id)
         item.update(_sentence_fields(self.split, self.sentence_index(index)))
         if self.categories is not None:
-            item["categories"] = torch.from_numpy(self._labels(index).astype(np.int64))
+            labels = self._cached(self._label_maps, ref.image_id, lambda: self._label_map(ref))
+            item["categories"] = torch.from_numpy(labels.astype(np.int64, copy=False))
         item["index"] = index
         return item
 
-    def _decoded_ref(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(S, S, 3) uint8 resized image and (S, S) bool target of ref ``index``."""
-        ref = self.split.refs[index]
-        target = self._targets.get(index) if self.cache_decoded else None
-        rgb = self._images.get(ref.image_id) if self.cache_decoded else None
-        if rgb is None:
-            rgb = decode_image(self.split, index, self.image_size)
-        if target is None:
-            target = resize_mask(self.split.mask(index), self.image_size)
-        if self.cache_decoded:
-            self._images[ref.image_id] = rgb
-            self._targets[index] = target
-        return rgb, target
+    def _cached(
+        self, store: dict[int, np.ndarray], key: int, make: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """``make()``, kept in ``store`` under ``key`` when ``cache_decoded``."""
+        if not self.cache_decoded:
+            return make()
+        value = store.get(key)
+        if value is None:
+            value = store[key] = make()
+        return value
 
-    def _labels(self, index: int) -> np.ndarray:
-        """(S, S) category labels of ref ``index``'s image (uint8 when they fit)."""
+    def _label_map(self, ref: ReferRef) -> np.ndarray:
+        """(S, S) int64 category labels of ``ref``'s image; uint8 (an eighth of the memory)
+        when they are to be cached and fit."""
         assert self.categories is not None
-        ref = self.split.refs[index]
-        labels = self._label_maps.get(ref.image_id) if self.cache_decoded else None
-        if labels is None:
-            labels = self.categories.label_map(ref.image_id, ref.height, ref.width, self.image_size)
-            if self.cache_decoded:
-                if labels.max(initial=0) <= np.iinfo(np.uint8).max:
-                    labels = labels.astype(np.uint8)
-                self._label_maps[ref.image_id] = labels
+        labels = self.categories.label_map(ref.image_id, ref.height, ref.width, self.image_size)
+        if self.cache_decoded and labels.max(initial=0) <= np.iinfo(np.uint8).max:
+            labels = labels.astype(np.uint8)
         return labels
 
 
@@ -237,16 +234,21 @@ def prepare_ref(
     """The image and mask fields of one ref (see the module docstring)."""
     ref = split.refs[ref_index]
     mask = split.mask(ref_index)  # (H, W) bool
-    target = resize_mask(mask, image_size)  # (S, S) bool
-    out: dict[str, Any] = {
-        "image": normalize(decode_image(split, ref_index, image_size)),  # (3, S, S)
-        "target": torch.from_numpy(target.astype(np.float32)),
-        "ref_id": ref.ref_id,
-    }
+    rgb = decode_image(split, ref_index, image_size)
+    out = _input_fields(rgb, resize_mask(mask, image_size), ref.ref_id)
     if keep_original:
         out["orig_mask"] = torch.from_numpy(mask)
         out["orig_size"] = torch.tensor([ref.height, ref.width], dtype=torch.int64)
     return out
+
+
+def _input_fields(rgb: np.ndarray, target: np.ndarray, ref_id: int) -> dict[str, Any]:
+    """(S, S, 3) uint8 image and (S, S) bool target -> the model-input fields."""
+    return {
+        "image": normalize(rgb),  # (3, S, S)
+        "target": torch.from_numpy(target.astype(np.float32)),  # (S, S)
+        "ref_id": ref_id,
+    }
 
 
 def _sentence_fields(split: ReferSplit, row: int) -> dict[str, Any]:
