@@ -104,3 +104,22 @@ def test_two_gloo_processes_match_one(refcoco, tiny_checkpoint, tmp_path):
     assert summary_double.pop("world_size") == 2 and summary_single.pop("world_size") == 1
     assert summary_single == summary_double
     assert rows_single == rows_double
+
+
+def test_evaluate_cli_waits_for_peers_only_after_evaluating(
+    refcoco, tiny_checkpoint, tmp_path, monkeypatch
+):
+    """Every process meets the others before leaving the group, unless it failed early."""
+    import lgformer.evaluation
+
+    seen: list[bool] = []
+    monkeypatch.setattr(
+        lgformer.evaluation,
+        "shutdown_distributed",
+        lambda process, *, wait_for_peers: seen.append(wait_for_peers),
+    )
+    assert main(_args(refcoco, tiny_checkpoint, tmp_path)) == 0
+    args = _args(refcoco, tiny_checkpoint, tmp_path)
+    args[args.index("--data-root") + 1] = str(tmp_path / "missing")
+    assert main(args) == 2
+    assert seen == [True, False]

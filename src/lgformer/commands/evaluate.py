@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise LGFormerError(f"--device {device}: CUDA is not available here")
     process = init_distributed(device)
+    evaluated = False
     try:
         if torch.device(device).type == "cuda" and process.world_size > 1:
             device = f"cuda:{process.local_rank}"
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         seconds = time.perf_counter() - started
+        evaluated = True  # every process reaches the shutdown barrier from here on
         if not process.is_main:
             return 0
         title = f"{args.dataset}({args.split_by}) {args.split} - {args.checkpoint}"
@@ -124,4 +126,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"per-sample results -> {write_per_sample_csv(args.per_sample, result)}")
         return 0
     finally:
-        shutdown_distributed(process)
+        shutdown_distributed(process, wait_for_peers=evaluated)

@@ -74,8 +74,18 @@ def init_distributed(info: DistInfo, device: torch.device, *, timeout_min: int =
     )
 
 
-def cleanup_distributed() -> None:
+def cleanup_distributed(*, wait_for_peers: bool = False) -> None:
+    """Leave the process group (no-op without one).
+
+    ``wait_for_peers`` (a run that ended normally): first meet every process at
+    a barrier, so that no process tears down its connections while another still
+    uses them; rank 0 is often still writing files when the others finish, and
+    an unsynchronised teardown can abort it after the work is done. After an
+    error the peers may never arrive, so the group is destroyed at once.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -48,6 +48,7 @@ def run_training(
     if device.type == "cpu":
         retain_freed_memory()  # faster CPU steps (see lgformer.engine.cpu_allocator)
     init_distributed(info, device)
+    finished = False
     try:
         if resume is None and auto_resume and info.is_main:
             resume = find_resume_checkpoint(cfg.output.dir)
@@ -66,9 +67,10 @@ def run_training(
         if resume is not None:
             trainer.resume(resume)
         trainer.fit()
+        finished = True
         return trainer
     finally:
-        cleanup_distributed()
+        cleanup_distributed(wait_for_peers=finished)
 
 
 def _silent(message: str) -> None:

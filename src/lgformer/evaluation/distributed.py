@@ -51,9 +51,16 @@ def init_distributed(device: str) -> ProcessInfo:
     return ProcessInfo(dist.get_rank(), dist.get_world_size(), local_rank, owns_group=True)
 
 
-def shutdown_distributed(process: ProcessInfo) -> None:
-    """Destroy the process group if ``init_distributed`` created it for ``process``."""
+def shutdown_distributed(process: ProcessInfo, *, wait_for_peers: bool = False) -> None:
+    """Destroy the process group if ``init_distributed`` created it for ``process``.
+
+    ``wait_for_peers`` (the evaluation ended normally) meets the other processes
+    at a barrier first: rank 0 writes the reports after the others are done, and
+    tearing the group down unsynchronised can abort it once its work is finished.
+    """
     if process.owns_group and dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 
