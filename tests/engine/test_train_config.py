@@ -42,6 +42,20 @@ def test_round_trip_through_yaml(tmp_path):
         ("model.preset=nope", "unknown preset"),
         ("model.overrides={swin: {depthz: 1}}", "bad model config"),
         ("noequals", "key=value"),
+        # Numbers that used to fail mid-run (a ZeroDivisionError after the first step, a
+        # PyTorch traceback) or to misbehave silently (a negative clip flips the gradients).
+        ("output.log_every=0", "output.log_every must be >= 1"),
+        ("output.checkpoint_every=-1", "output.checkpoint_every must be >= 0"),
+        ("optim.max_bad_steps=0", "optim.max_bad_steps must be >= 1"),
+        ("optim.lr=-1e-4", "optim.lr must be >= 0"),
+        ("optim.lr=.nan", "optim.lr must be >= 0"),
+        ("optim.weight_decay=-0.1", "optim.weight_decay must be >= 0"),
+        ("optim.betas=[0.9, 1.0]", "optim.betas must be in"),
+        ("optim.grad_clip=-1", "optim.grad_clip must be > 0"),
+        ("data.image_size=0", "data.image_size must be >= 1"),
+        ("data.num_workers=-1", "data.num_workers must be >= 0"),
+        ("data.val_limit=0", "data.val_limit must be >= 1"),
+        ("max_steps=0", "max_steps must be >= 1"),
     ],
 )
 def test_bad_values_raise_clear_errors(override, message):

@@ -64,8 +64,11 @@ def test_a_non_finite_loss_skips_the_step(tmp_path):
 
 def test_repeated_non_finite_losses_abort_with_a_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, "optim.epochs=1", "optim.max_bad_steps=2", "validate=false")
-    with pytest.warns(UserWarning), pytest.raises(TrainingDivergedError, match="2 steps in a row"):
+    # No last.pt was written before the divergence: the message must not promise one.
+    message = "2 steps in a row.*there is no last.pt yet, so a new launch starts over"
+    with pytest.warns(UserWarning), pytest.raises(TrainingDivergedError, match=message):
         run_training(cfg, datasets=_poisoned_factory(set(range(8))))
+    assert not (tmp_path / "last.pt").exists()
     saved = load_checkpoint(tmp_path / "diverged.pt")
     assert saved["step"] == 2 and saved["bad_steps"] == 2
     assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())

@@ -19,8 +19,10 @@ old file or the new one, never a torn one.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,21 @@ def atomic_copy(src: str | Path, dst: str | Path) -> Path:
         raise
     _fsync_dir(dst.parent)
     return dst
+
+
+def remove_stale_temporaries(directory: str | Path, names: Iterable[str]) -> list[Path]:
+    """Deletes the temporaries (``.<name>.<pid>.tmp``) of files called ``names`` that a
+    process killed inside ``atomic_save`` or ``atomic_copy`` left in ``directory``; each
+    can be as large as a checkpoint. Call before this run writes there. Returns the files
+    removed."""
+    removed = []
+    for name in names:
+        for tmp in sorted(Path(directory).glob(f".{glob.escape(name)}.*.tmp")):
+            pid = tmp.name[len(name) + 2 : -len(".tmp")]
+            if pid.isdigit() and tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

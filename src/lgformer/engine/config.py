@@ -198,7 +198,40 @@ class TrainConfig:
             raise LGFormerError("optim.stage_mask_loss_weight must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        self._validate_ranges()
         self.model.build()  # unknown presets and override keys fail now, not mid-launch
+
+    def _validate_ranges(self) -> None:
+        """Numbers that would otherwise fail deep inside a run (a division by zero after the
+        first step, a PyTorch traceback) or silently misbehave (a negative clip norm flips
+        the gradients)."""
+        optim, data, output = self.optim, self.data, self.output
+        # `not x >= 0` is also true for NaN.
+        for key, value in (
+            ("optim.lr", optim.lr),
+            ("optim.weight_decay", optim.weight_decay),
+            ("optim.eps", optim.eps),
+        ):
+            if not value >= 0:
+                raise LGFormerError(f"{key} must be >= 0, got {value}")
+        if not all(0 <= beta < 1 for beta in optim.betas):
+            raise LGFormerError(f"optim.betas must be in [0, 1), got {list(optim.betas)}")
+        if optim.grad_clip is not None and not optim.grad_clip > 0:
+            raise LGFormerError(
+                f"optim.grad_clip must be > 0 (or null: no clipping), got {optim.grad_clip}"
+            )
+        for key, value, low in (
+            ("optim.max_bad_steps", optim.max_bad_steps, 1),
+            ("output.log_every", output.log_every, 1),
+            ("output.checkpoint_every", output.checkpoint_every, 0),
+            ("data.image_size", data.image_size, 1),
+            ("data.num_workers", data.num_workers, 0),
+        ):
+            if value < low:
+                raise LGFormerError(f"{key} must be >= {low}, got {value}")
+        for key, value in (("max_steps", self.max_steps), ("data.val_limit", data.val_limit)):
+            if value is not None and value < 1:
+                raise LGFormerError(f"{key} must be >= 1 (or null: no limit), got {value}")
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lgformer.errors import LGFormerError
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -73,5 +75,5 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
             )
         return Precision("fp32", device.type)
     if requested == "bf16" and not torch.cuda.is_bf16_supported():
-        raise RuntimeError("this GPU does not support bf16; use optim.precision=fp16")
+        raise LGFormerError("this GPU does not support bf16; use optim.precision=fp16")
     return Precision(requested, "cuda")

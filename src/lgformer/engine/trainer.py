@@ -22,7 +22,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from lgformer.engine.category_loss import CategoryHeads, TrainingModel
-from lgformer.engine.checkpoint import BEST, LAST, atomic_copy, atomic_save, load_checkpoint
+from lgformer.engine.checkpoint import (
+    BEST,
+    LAST,
+    atomic_copy,
+    atomic_save,
+    load_checkpoint,
+    remove_stale_temporaries,
+)
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.distributed import (
     DistInfo,
@@ -44,6 +51,11 @@ from lgformer.engine.validate import validate
 from lgformer.errors import LGFormerError
 
 DIVERGED = "diverged.pt"
+# What a training checkpoint has besides the weights (a model file has "model" alone).
+TRAINING_KEYS = ("optimizer", "scheduler", "epoch", "step_in_epoch", "step")
+# Config keys that decide which samples make up each step: a checkpoint written with other
+# values cannot be continued (its position in the epoch would point elsewhere).
+RUN_KEYS = ("data.dataset", "data.split_by", "data.train_split", "optim.batch_size")
 
 
 class TrainingDivergedError(LGFormerError):
@@ -185,6 +197,8 @@ class Trainer:
         cfg = self.cfg
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            for tmp in remove_stale_temporaries(self.out_dir, (LAST, BEST, DIVERGED)):
+                self.logger.info(f"removed {tmp.name}, left by a run killed while saving")
             cfg.save(self.out_dir / "config.yaml")
             self.logger.info(
                 f"training {cfg.optim.epochs} epochs x {self.iters_per_epoch} iterations, "
@@ -349,10 +363,14 @@ class Trainer:
             self.step_in_epoch += 1  # this batch is consumed
             self.step += 1
             path = self.save(DIVERGED)
+            if (self.out_dir / LAST).is_file():
+                relaunch = f"{LAST} keeps the previous checkpoint, where a new launch resumes"
+            else:
+                relaunch = f"there is no {LAST} yet, so a new launch starts over"
             raise TrainingDivergedError(
                 f"training stopped: the loss was not finite for {self.bad_steps} steps in a row "
-                f"(last at {where}). The state is saved in {path}; last.pt keeps the previous "
-                "checkpoint. Try a lower optim.lr, optim.grad_clip=1.0 or optim.precision=bf16."
+                f"(last at {where}). The state is saved in {path}; {relaunch}. "
+                "Try a lower optim.lr, optim.grad_clip=1.0 or optim.precision=bf16."
             )
 
     # ------------------------------------------------------------ validation
@@ -419,6 +437,7 @@ class Trainer:
                 "epoch": self.epoch,
                 "consumed": self.step_in_epoch * self.batch_size,
                 "world_size": self.info.world_size,
+                "num_samples": self.sampler.num_samples,
             },
             "best_iou": self.best_iou,
             "metrics": dict(self.metrics),
@@ -437,21 +456,23 @@ class Trainer:
         if self.info.is_main:
             ckpt = self.state()
             ckpt["rng"] = rng
-            atomic_save(ckpt, path)
             if best:
-                atomic_copy(path, self.out_dir / BEST)
+                # best.pt before last.pt: a run killed between the two writes resumes from
+                # the previous last.pt and validates this epoch again. The other order
+                # would resume past it with its IoU as best_iou and never write its best.pt.
+                atomic_save(ckpt, self.out_dir / BEST)
+                atomic_copy(self.out_dir / BEST, path)
                 self.logger.info(f"new best overall IoU {self.best_iou:.2f}: saved {BEST}")
+            else:
+                atomic_save(ckpt, path)
         return path
 
     def resume(self, path: str | Path) -> None:
-        """Restores everything ``save`` wrote; the next ``fit`` continues exactly."""
+        """Restores everything ``save`` wrote; the next ``fit`` continues exactly. The
+        optimizer's hyperparameters (lr, weight decay, betas, eps) are this run's config's;
+        a checkpoint of another model, data or batch size is refused."""
         ckpt = load_checkpoint(path)
-        ours = self.model.config.to_dict()
-        if ckpt.get("model_config") not in (None, ours):
-            raise LGFormerError(
-                f"{path} was trained with another model config than this run's "
-                f"(model.preset={self.cfg.model.preset!r}); resume with the same config"
-            )
+        self._check_resumable(ckpt, path)
         self.model.load_state_dict(ckpt["model"])
         if self.category_heads is not None:
             if ckpt.get("category_heads") is None:
@@ -468,6 +489,9 @@ class Trainer:
                     "(optim.stage_mask_loss_weight); resume with the same config"
                 )
             self.stage_heads.load_state_dict(ckpt["stage_heads"])
+        settings = [
+            {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
+        ]
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         except ValueError as err:
@@ -475,12 +499,17 @@ class Trainer:
                 f"{path}: optimizer state does not fit this run's parameter groups ({err}); "
                 "were optim.train_bert_embeddings or the auxiliary-loss options changed?"
             ) from err
+        # load_state_dict also brings back the checkpoint's lr, weight decay, betas and
+        # eps; this run's config decides them (e.g. a lower optim.lr after a divergence).
+        for group, ours in zip(self.optimizer.param_groups, settings):
+            group.update(ours)
         if ckpt.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch = int(ckpt["epoch"])
         self.step_in_epoch = int(ckpt["step_in_epoch"])
         self.step = int(ckpt["step"])
+        self.logger.resume_at(self.step + 1)
         self.best_iou = float(ckpt.get("best_iou", -math.inf))
         self.metrics = dict(ckpt.get("metrics", {}))
         self.bad_steps = int(ckpt.get("bad_steps", 0))
@@ -502,3 +531,54 @@ class Trainer:
             f"resumed from {path}: epoch {self.epoch + 1}, batch {self.step_in_epoch}/"
             f"{self.iters_per_epoch}, step {self.step}"
         )
+        changes = config_changes(ckpt.get("config") or {}, self.cfg.to_dict())
+        if changes:
+            self.logger.info(
+                "config changed since that checkpoint (this run's values apply): "
+                + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
+            )
+
+    def _check_resumable(self, ckpt: dict[str, Any], path: str | Path) -> None:
+        """Refuses a checkpoint this run cannot continue: a model file, another model, or
+        another data order (dataset, split, batch size, training set size)."""
+        missing = [key for key in TRAINING_KEYS if key not in ckpt]
+        if missing:
+            raise LGFormerError(
+                f"{path} holds model weights but no training state (no {', '.join(missing)}); "
+                f"to start a run from these weights use --set init.checkpoint={path}"
+            )
+        restart = "or start a new run with --no-resume or another output.dir"
+        if ckpt.get("model_config") not in (None, self.model.config.to_dict()):
+            raise LGFormerError(
+                f"{path} was trained with another model config than this run's "
+                f"(model.preset={self.cfg.model.preset!r}); resume with the same config, "
+                f"{restart}"
+            )
+        changes = config_changes(ckpt.get("config") or {}, self.cfg.to_dict())
+        fixed = {k: v for k, v in changes.items() if k in RUN_KEYS and v[0] is not None}
+        if fixed:
+            raise LGFormerError(
+                f"{path} belongs to a run with other data or batches ("
+                + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in fixed.items())
+                + f"); resume with the same values, {restart}"
+            )
+        samples = ckpt.get("sampler", {}).get("num_samples", self.sampler.num_samples)
+        if samples != self.sampler.num_samples:
+            raise LGFormerError(
+                f"{path} was trained on {samples} samples per epoch, this run's training set "
+                f"has {self.sampler.num_samples}; resume on the same data, {restart}"
+            )
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Dotted key -> (value in ``before``, value in ``after``) for every leaf that differs;
+    a key missing on one side counts as None there."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for key in [*before, *(k for k in after if k not in before)]:
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            inner = config_changes(old, new)
+            out.update({f"{key}.{k}": v for k, v in inner.items()})
+        elif old != new:
+            out[str(key)] = (old, new)
+    return out
