@@ -148,3 +148,159 @@ def test_segment_cli_reports_bad_image_without_traceback(tiny_checkpoint, tmp_pa
     )
     assert rc == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def _jpeg_with_broken_exif(path):
+    """A fine 30x40 JPEG whose EXIF block has a corrupt TIFF header (byte order ``XX``)."""
+    img = Image.fromarray(_rgb(30, 40))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    raw = exif.tobytes()
+    assert raw[6:8] in (b"MM", b"II")
+    img.save(path, exif=raw[:6] + b"XX" + raw[8:])
+    return path
+
+
+def test_broken_exif_metadata_warns_and_keeps_the_image(segmenter, tmp_path):
+    from lgformer.data.image_io import load_rgb
+
+    path = _jpeg_with_broken_exif(tmp_path / "camera.jpg")
+    with pytest.warns(UserWarning, match="unreadable EXIF"):
+        assert load_rgb(path).shape == (30, 40, 3)  # as stored: the orientation is unreadable
+    with pytest.warns(UserWarning, match="unreadable EXIF"):
+        assert segmenter.segment(path, ["[unused1]"]).shape == (1, 30, 40)
+
+
+@pytest.mark.parametrize("orientation", range(10))
+def test_exif_orientations_match_pillow(tmp_path, orientation):
+    from PIL import ImageOps
+
+    from lgformer.data.image_io import load_rgb
+
+    img = Image.fromarray(_rgb(6, 8))
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.png"
+    img.save(path, exif=exif)
+    with Image.open(path) as opened:
+        expected = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    np.testing.assert_array_equal(load_rgb(path), expected)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` RGB but holds almost no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_images_over_the_pixel_limit_are_refused_before_decoding(tmp_path):
+    from lgformer.data.image_io import MAX_PIXELS, decode_image_bytes, load_rgb
+
+    side = int((1.5 * MAX_PIXELS) ** 0.5)  # over the limit, under Pillow's own 2x refusal
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_header(side, side))
+    with pytest.raises(LGFormerError, match="too large"):
+        load_rgb(path)
+    with pytest.raises(LGFormerError, match="uploaded image is too large"):
+        decode_image_bytes(path.read_bytes())
+
+
+def test_a_directory_given_as_image_is_named_as_such(tmp_path):
+    from lgformer.data.image_io import load_rgb
+
+    with pytest.raises(LGFormerError, match="is a directory"):
+        load_rgb(tmp_path)
+
+
+def test_unusable_device_or_image_size_gets_a_clear_error(tiny_checkpoint):
+    import torch
+
+    with pytest.raises(LGFormerError, match="unknown device 'tpu9'"):
+        ReferringSegmenter.from_checkpoint(tiny_checkpoint, device="tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(LGFormerError, match="no CUDA GPU"):
+            ReferringSegmenter.from_checkpoint(tiny_checkpoint, device="cuda")
+    else:
+        with pytest.raises(LGFormerError, match="CUDA GPU"):
+            ReferringSegmenter.from_checkpoint(tiny_checkpoint, device="cuda:99")
+    for size in (0, -480):
+        with pytest.raises(LGFormerError, match="image size must be a positive"):
+            ReferringSegmenter.from_checkpoint(tiny_checkpoint, device="cpu", image_size=size)
+    assert (
+        ReferringSegmenter.from_checkpoint(
+            tiny_checkpoint, device="cpu", image_size=np.int64(64)
+        ).image_size
+        == 64
+    )
+
+
+def _segment_cli(checkpoint, image, out, *extra):
+    args = ["segment", "--checkpoint", str(checkpoint), "--image", str(image), "--text", "x"]
+    return main([*args, "--out", str(out), "--image-size", "64", *extra])
+
+
+def test_segment_cli_reports_an_unusable_out_dir_before_running(tiny_checkpoint, tmp_path, capsys):
+    image = tmp_path / "img.png"
+    Image.fromarray(_rgb()).save(image)
+    a_file = tmp_path / "taken"
+    a_file.write_text("keep me")
+    assert _segment_cli(tiny_checkpoint, image, a_file, "--device", "cpu") == 2
+    assert "output directory" in capsys.readouterr().err and a_file.read_text() == "keep me"
+    assert _segment_cli(tiny_checkpoint, image, a_file / "sub", "--device", "cpu") == 2
+    assert "cannot write to output directory" in capsys.readouterr().err
+
+
+def test_segment_cli_reports_a_bad_device_without_traceback(tiny_checkpoint, tmp_path, capsys):
+    image = tmp_path / "img.png"
+    Image.fromarray(_rgb()).save(image)
+    assert _segment_cli(tiny_checkpoint, image, tmp_path / "o", "--device", "gpu") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown device 'gpu'") and err.count("\n") == 1
+
+
+def test_demo_cli_refuses_zero_scenes_and_negative_seeds(tmp_path, capsys):
+    assert main(["demo", "--scenes", "0", "--out", str(tmp_path / "d")]) == 2
+    assert "--scenes must be at least 1" in capsys.readouterr().err
+    assert main(["demo", "--seed", "-3", "--out", str(tmp_path / "d")]) == 2
+    assert "--seed must be 0 or more" in capsys.readouterr().err
+
+
+def test_sentences_that_are_not_strings_are_named(segmenter):
+    for bad in (None, b"the dog", 3):
+        with pytest.raises(LGFormerError, match=f"must be strings, got {type(bad).__name__}"):
+            segmenter.segment(_rgb(), ["[unused1]", bad])
+    with pytest.raises(LGFormerError, match="at least one sentence"):
+        segmenter.segment(_rgb(), [])
+
+
+def test_readme_truncation_limit_matches_the_tokenizer():
+    """README: "sentences longer than N word pieces are truncated with a warning"."""
+    import re
+    from pathlib import Path
+
+    from lgformer.tokenizer import SentenceTokenizer
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    match = re.search(r"sentences longer than (\d+) word\s+pieces", readme)
+    assert match, "the README no longer states the truncation limit"
+    limit = int(match.group(1))
+    tokenizer = SentenceTokenizer()
+    assert len(tokenizer._tokenizer.tokenize("dog " * limit)) == limit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tokenizer(["dog " * limit])  # at the limit: kept whole
+    with pytest.warns(UserWarning, match="truncated"):
+        tokenizer(["dog " * (limit + 1)])

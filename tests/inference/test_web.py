@@ -99,6 +99,8 @@ def test_plain_base64_and_grayscale_images_work(base_url):
         ({"sentences": ["[unused1]"]}, '"image"'),
         ({"image": "***", "sentences": ["[unused1]"]}, "base64"),
         ({"image": "aGVsbG8=", "sentences": ["[unused1]"]}, "cannot read uploaded image"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b"\x89PNG\r\n\x1a\n", '"sentences"'),  # an image file posted as is
     ],
 )
 def test_bad_requests_get_400_and_a_reason(base_url, payload, message):
@@ -194,3 +196,92 @@ def test_serve_command_stops_on_ctrl_c():
         pytest.skip("SIGINT is ignored in this process (started as a background job)")
     proc, _ = _start_serve()
     assert "stopped" in _stop(proc, signal.SIGINT)
+
+
+def test_line_wrapped_base64_works(base_url):
+    """`base64 photo.jpg` and Python's ``base64.encodebytes`` wrap lines every 76 characters."""
+    rgb = (np.random.default_rng(2).random((40, 40, 3)) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    wrapped = base64.encodebytes(buffer.getvalue()).decode()
+    assert "\n" in wrapped
+    for image in (wrapped, "data:image/png;base64," + wrapped):
+        status, answer = _post(base_url, {"image": image, "sentences": ["[unused1]"]})
+        assert status == 200, answer
+
+
+def test_a_really_sent_oversized_body_gets_the_413_answer(base_url):
+    """A client (the page, urllib, requests) sends the whole body before reading the
+    answer: it must get the JSON error, not a reset connection."""
+    status, answer = _post(base_url, b"x" * (MAX_BODY_BYTES + 2**20))
+    assert status == 413
+    assert "limit" in answer["error"]
+
+
+def test_get_on_the_endpoint_says_to_post(base_url):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(base_url + "/api/segment", timeout=30)
+    assert err.value.code == 405 and err.value.headers["Allow"] == "POST"
+    assert "use POST" in json.loads(err.value.read())["error"]
+    with urllib.request.urlopen(base_url + "/?from=bookmark", timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/html")
+
+
+class _FailingSegmenter:
+    """Stands in for a model that fails unexpectedly (out of memory, a bug)."""
+
+    def segment(self, image, sentences):
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_an_unexpected_failure_answers_500_and_the_server_keeps_going(capsys):
+    server = make_server(_FailingSegmenter(), "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = "http://{}:{}".format(*server.server_address[:2])
+    try:
+        payload = {"image": _png_b64(np.zeros((8, 8, 3), np.uint8)), "sentences": ["x"]}
+        for _ in range(2):
+            status, answer = _post(url, payload)
+            assert status == 500
+            assert "CUDA out of memory" in answer["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "RuntimeError" in capsys.readouterr().err  # the traceback is in the server log
+
+
+def test_a_taken_port_is_a_clear_error(segmenter):
+    from lgformer.errors import LGFormerError
+
+    first = make_server(segmenter, "127.0.0.1", 0, quiet=True)
+    try:
+        port = first.server_address[1]
+        with pytest.raises(LGFormerError, match=f"cannot listen on 127.0.0.1:{port}"):
+            make_server(segmenter, "127.0.0.1", port, quiet=True)
+    finally:
+        first.server_close()
+
+
+def test_page_names_each_mask_download_like_the_cli():
+    """Two masks must not both download as mask.png."""
+    import re
+    import shutil
+    import subprocess
+
+    from lgformer.inference.visualize import slug
+    from lgformer.inference.web import index_html
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    page = index_html().decode()
+    function = re.search(r"function maskFileName\(.*?\n}\n", page, flags=re.S)
+    assert function, "the page has no maskFileName function"
+    sentences = ["the dog", "the dog", "  Ünïcode / café! ", "???", "x" * 80]
+    script = function.group(0) + (
+        f"console.log(JSON.stringify({json.dumps(sentences)}.map((s, i) => maskFileName(i, s))))"
+    )
+    names = json.loads(subprocess.run([node, "-e", script], capture_output=True, check=True).stdout)
+    assert names == [f"{i:02d}_{slug(s)}_mask.png" for i, s in enumerate(sentences)]
+    assert 'download = "mask.png"' not in page

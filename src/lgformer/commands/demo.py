@@ -32,9 +32,15 @@ def run(args: argparse.Namespace) -> int:
 
     from lgformer.bundled import BUNDLED_IMAGE_SIZE, SCENE_SIZE, bundled_weights_path
     from lgformer.data.synthetic.build import render_scene
+    from lgformer.errors import LGFormerError
     from lgformer.inference import ReferringSegmenter
-    from lgformer.inference.visualize import save_mask_and_overlay, slug
+    from lgformer.inference.visualize import prepare_output_dir, save_mask_and_overlay, slug
 
+    if args.scenes < 1:
+        raise LGFormerError(f"--scenes must be at least 1, got {args.scenes}")
+    if args.seed is not None and args.seed < 0:
+        raise LGFormerError(f"--seed must be 0 or more, got {args.seed}")
+    prepare_output_dir(args.out)
     checkpoint = args.checkpoint or bundled_weights_path()
     segmenter = ReferringSegmenter.from_checkpoint(
         checkpoint, device=args.device, image_size=args.image_size or BUNDLED_IMAGE_SIZE

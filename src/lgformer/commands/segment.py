@@ -25,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lgformer.data.image_io import load_rgb
     from lgformer.inference import ReferringSegmenter
-    from lgformer.inference.visualize import save_mask_and_overlay, slug
+    from lgformer.inference.visualize import prepare_output_dir, save_mask_and_overlay, slug
 
-    rgb = load_rgb(args.image)  # fail on a bad image before loading the model
+    rgb = load_rgb(args.image)  # fail on a bad image or --out before loading the model
+    prepare_output_dir(args.out)
     seg = ReferringSegmenter.from_checkpoint(
         args.checkpoint, device=args.device, preset=args.preset, image_size=args.image_size
     )

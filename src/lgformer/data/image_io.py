@@ -7,10 +7,12 @@ and EXIF orientation. Unreadable files raise ``LGFormerError`` naming the path.
 from __future__ import annotations
 
 import io
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from lgformer.errors import LGFormerError
 
@@ -20,6 +22,18 @@ MAX_PIXELS = 400_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 ImageLike = str | Path | Image.Image | np.ndarray
+
+ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def load_rgb(image: ImageLike, *, exif_transpose: bool = True) -> np.ndarray:
@@ -32,6 +46,8 @@ def load_rgb(image: ImageLike, *, exif_transpose: bool = True) -> np.ndarray:
         return array_to_rgb(image)
     if isinstance(image, (str, Path)):
         path = Path(image)
+        if path.is_dir():
+            raise LGFormerError(f"{path} is a directory: give the path of an image file")
         if not path.is_file():
             raise LGFormerError(f"image not found: {path}")
         image = _open_pil(path, f"image {path}")
@@ -57,10 +73,15 @@ def _open_pil(source: Path | io.BytesIO, label: str) -> Image.Image:
     """Fully decoded copy of the image at ``source``; ``label`` names it in errors."""
     try:
         with Image.open(source) as opened:
+            # Pillow itself refuses only past twice its limit (and merely warns below that).
+            if opened.width * opened.height > MAX_PIXELS:
+                raise Image.DecompressionBombError(f"{opened.width}x{opened.height} pixels")
             opened.load()
             return opened.copy()
     except Image.DecompressionBombError as err:
-        raise LGFormerError(f"{label} is too large (over {MAX_PIXELS} pixels)") from err
+        raise LGFormerError(
+            f"{label} is too large (over {MAX_PIXELS} pixels); downscale it first"
+        ) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise LGFormerError(f"cannot read {label}: {err}") from err
 
@@ -68,12 +89,29 @@ def _open_pil(source: Path | io.BytesIO, label: str) -> Image.Image:
 def pil_to_rgb(pil: Image.Image, *, exif_transpose: bool = True) -> np.ndarray:
     """PIL image of any mode -> (H, W, 3) uint8 RGB."""
     if exif_transpose:
-        pil = ImageOps.exif_transpose(pil) or pil
+        pil = apply_exif_orientation(pil)
     if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return array_to_rgb(np.asarray(pil))
     if pil.mode in ("RGBA", "LA") or (pil.mode == "P" and "transparency" in pil.info):
         pil = pil.convert("RGBA")
     return np.asarray(pil.convert("RGB"), dtype=np.uint8).copy()
+
+
+def apply_exif_orientation(pil: Image.Image) -> Image.Image:
+    """``pil`` turned upright by its EXIF (or XMP) orientation tag.
+
+    Broken EXIF metadata warns and leaves the pixels as stored: the picture itself is fine.
+    """
+    try:
+        orientation = pil.getexif().get(ORIENTATION_TAG)
+    except (SyntaxError, struct.error, OSError, ValueError, TypeError, KeyError) as err:
+        warnings.warn(
+            f"ignoring unreadable EXIF metadata ({err}); the image is used as stored",
+            stacklevel=3,
+        )
+        return pil
+    method = _ORIENTATION_TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    return pil.transpose(method) if method is not None else pil
 
 
 def array_to_rgb(array: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,45 @@ import torch.nn.functional as F
 
 from lgformer.data.image_io import ImageLike, load_rgb
 from lgformer.data.transforms import DEFAULT_SIZE, image_to_input
+from lgformer.errors import LGFormerError
 from lgformer.model import LGFormer
 from lgformer.tokenizer import SentenceTokenizer
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` (``None``: cuda if any, else cpu), checked usable; ``LGFormerError`` if not."""
+    if device is None:
+        return default_device()
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise LGFormerError(f"unknown device {str(device)!r}: use cpu, cuda or cuda:N") from err
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise LGFormerError(f"device {str(device)!r}: no CUDA GPU is usable here; use cpu")
+        if (resolved.index or 0) >= count:
+            raise LGFormerError(
+                f"device {str(device)!r}: this machine has {count} CUDA GPU(s), "
+                f"cuda:0 to cuda:{count - 1}"
+            )
+    elif resolved.type != "cpu":
+        try:
+            torch.empty(0, device=resolved)
+        except (RuntimeError, AssertionError) as err:
+            raise LGFormerError(f"device {str(device)!r} is not usable here; use cpu") from err
+    return resolved
+
+
+def check_image_size(image_size: int) -> int:
+    """``image_size`` if it is a usable model input side; ``LGFormerError`` if not."""
+    if isinstance(image_size, bool) or not isinstance(image_size, Integral) or image_size < 1:
+        raise LGFormerError(f"image size must be a positive number of pixels, got {image_size!r}")
+    return int(image_size)
 
 
 class ReferringSegmenter:
@@ -41,10 +75,10 @@ class ReferringSegmenter:
         image_size: int = DEFAULT_SIZE,
         device: str | torch.device | None = None,
     ) -> None:
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
+        self.image_size = check_image_size(image_size)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer or SentenceTokenizer(max_words=model.config.max_words)
-        self.image_size = image_size
 
     @classmethod
     def from_checkpoint(
@@ -58,6 +92,7 @@ class ReferringSegmenter:
         """Loads any checkpoint ``lgformer.checkpoints.load_model`` understands."""
         from lgformer.checkpoints import load_model
 
+        device, image_size = resolve_device(device), check_image_size(image_size)  # before loading
         return cls(load_model(path, preset=preset), device=device, image_size=image_size)
 
     @torch.no_grad()
@@ -66,7 +101,10 @@ class ReferringSegmenter:
         if isinstance(sentences, str):
             sentences = [sentences]
         if len(sentences) == 0:
-            raise ValueError("give at least one sentence")
+            raise LGFormerError("give at least one sentence")
+        odd = [s for s in sentences if not isinstance(s, str)]
+        if odd:
+            raise LGFormerError(f"sentences must be strings, got {type(odd[0]).__name__}")
         rgb = load_rgb(image)
         ids, mask = self.tokenizer(list(sentences))
         pixels = image_to_input(rgb, self.image_size).unsqueeze(0)  # (1, 3, S, S)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from lgformer.errors import LGFormerError
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
 
@@ -38,6 +41,24 @@ def slug(text: str, max_len: int = 40) -> str:
     """A file-name-safe version of a sentence."""
     s = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     return s[:max_len] or "sentence"
+
+
+def prepare_output_dir(out_dir: Path) -> Path:
+    """Creates ``out_dir`` if needed and checks that files can be written in it.
+
+    Meant to run before any slow work, so a bad ``--out`` costs nothing; raises
+    ``LGFormerError`` naming the directory otherwise.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LGFormerError(f"output directory {out_dir} is a file: give a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise LGFormerError(f"cannot write to output directory {out_dir}: {reason}") from err
+    return out_dir
 
 
 def save_mask_and_overlay(

@@ -7,8 +7,8 @@ Standard library only: ``http.server`` serves one HTML page and one JSON endpoin
 "coverage", "overlay", "mask"}]}`` where ``overlay`` and ``mask`` are PNG data URLs at
 the image's own size and ``coverage`` is the mask's share of the image in percent.
 Bad input (not JSON, no sentence, an empty or over-long list, an unreadable image, a
-body over the size limit) answers 4xx with ``{"error": <what to fix>}``; the server
-keeps running.
+body over the size limit) answers 4xx with ``{"error": <what to fix>}``; an unexpected
+failure answers 500 the same way. The server keeps running.
 
 Meant for one user on their own machine: it binds 127.0.0.1 by default and runs one
 model call at a time.
@@ -21,10 +21,12 @@ import binascii
 import io
 import json
 import threading
+import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from PIL import Image
@@ -35,7 +37,12 @@ from lgformer.inference.predictor import ReferringSegmenter
 from lgformer.inference.visualize import PALETTE, overlay_mask
 
 MAX_BODY_BYTES = 30 * 2**20  # a 20 MB photo grows by a third in base64
+# Bodies over the limit but under this are read and dropped before the 413 answer: a
+# client still sending when the server hangs up sees a reset, not the error message.
+MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES
+DRAIN_IDLE_SECONDS = 1.0
 MAX_SENTENCES = 16
+EXPECTED_BODY = '{"image": <data URL or base64 of an image file>, "sentences": [...]}'
 
 
 class RequestError(LGFormerError):
@@ -60,9 +67,11 @@ def parse_request(body: bytes) -> tuple[np.ndarray, list[str]]:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RequestError(f"the request body is not JSON: {err}") from err
+        raise RequestError(f"the request body is not JSON ({err}): send {EXPECTED_BODY}") from err
+    except RecursionError as err:
+        raise RequestError(f"the request body is nested too deeply: send {EXPECTED_BODY}") from err
     if not isinstance(payload, dict):
-        raise RequestError('send a JSON object: {"image": ..., "sentences": [...]}')
+        raise RequestError(f"send a JSON object: {EXPECTED_BODY}")
     sentences = payload.get("sentences")
     if isinstance(sentences, str):
         sentences = [sentences]
@@ -77,6 +86,7 @@ def parse_request(body: bytes) -> tuple[np.ndarray, list[str]]:
     if not isinstance(image, str) or not image:
         raise RequestError('"image" must be a data URL or base64 string of an image file')
     encoded = image.split(",", 1)[1] if image.startswith("data:") and "," in image else image
+    encoded = "".join(encoded.split())  # MIME base64 (`base64 photo.jpg`) wraps its lines
     try:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as err:
@@ -121,15 +131,19 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
         server_version = "lgformer"
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            if self.path in ("/", "/index.html"):
+            path = urlsplit(self.path).path
+            if path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, index_html(), "text/html; charset=utf-8")
-            elif self.path == "/api/health":
+            elif path == "/api/health":
                 self._send_json(HTTPStatus.OK, {"status": "ok"})
+            elif path == "/api/segment":
+                error = {"error": f"use POST for /api/segment, with a JSON body {EXPECTED_BODY}"}
+                self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, error, {"Allow": "POST"})
             else:
                 self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no page at {self.path}"})
 
         def do_POST(self) -> None:  # noqa: N802
-            if self.path != "/api/segment":
+            if urlsplit(self.path).path != "/api/segment":
                 self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no endpoint at {self.path}"})
                 return
             try:
@@ -141,6 +155,8 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
                 return
             if length > MAX_BODY_BYTES:
                 self.close_connection = True  # the unread body must not be parsed as a request
+                if length <= MAX_DRAIN_BYTES:
+                    self._discard(length)
                 message = f"request of {length} bytes is over the {MAX_BODY_BYTES}-byte limit"
                 self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message})
                 return
@@ -151,14 +167,43 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
                 self._send_json(err.status, {"error": str(err)})
             except LGFormerError as err:  # unreadable image, unusable sentence
                 self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+            except Exception as err:  # a bug or out of memory: answer, log, keep serving
+                traceback.print_exc()
+                message = f"internal error ({type(err).__name__}: {err}); see the server log"
+                self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": message})
             else:
                 self._send_json(HTTPStatus.OK, answer)
 
-        def _send_json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-            self._send(status, json.dumps(payload).encode(), "application/json")
+        def _discard(self, length: int) -> None:
+            """Reads and drops up to ``length`` bytes of body, in 1 MiB pieces; stops when
+            the client pauses (one that waits for the answer before sending the body)."""
+            self.connection.settimeout(DRAIN_IDLE_SECONDS)
+            try:
+                while length > 0:
+                    chunk = self.rfile.read(min(length, 2**20))
+                    if not chunk:
+                        return
+                    length -= len(chunk)
+            except OSError:  # timed out or reset: answer anyway
+                return
+            finally:
+                self.connection.settimeout(self.timeout)
 
-        def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        def _send_json(
+            self, status: HTTPStatus, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
+            self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+        def _send(
+            self,
+            status: HTTPStatus,
+            body: bytes,
+            content_type: str,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -174,6 +219,16 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
 def make_server(
     segmenter: ReferringSegmenter, host: str = "127.0.0.1", port: int = 8000, *, quiet: bool = False
 ) -> ThreadingHTTPServer:
-    """An HTTP server (not started; call ``serve_forever``). ``port=0`` picks a free port."""
+    """An HTTP server (not started; call ``serve_forever``). ``port=0`` picks a free port.
+
+    Raises ``LGFormerError`` when it cannot listen there (port taken, unknown host).
+    """
     handler = make_handler(SegmentationService(segmenter), quiet=quiet)
-    return ThreadingHTTPServer((host, port), handler)
+    try:
+        return ThreadingHTTPServer((host, port), handler)
+    except (OSError, OverflowError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise LGFormerError(
+            f"cannot listen on {host}:{port} ({reason}); pick another port "
+            "(0 takes any free one) or host"
+        ) from err
