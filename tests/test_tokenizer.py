@@ -42,3 +42,16 @@ def test_empty_sentences_are_rejected(bad):
 def test_missing_vocab_file_is_clear(tmp_path):
     with pytest.raises(LGFormerError, match="not found"):
         SentenceTokenizer(tmp_path / "vocab.txt")
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\x00", "\u0301", "\u200b \u200c"])
+def test_sentences_the_tokenizer_reads_as_nothing_are_rejected(invisible):
+    # A zero-width space or a control character survives str.strip() but has no word
+    # piece: without the check the model would silently get [CLS] [SEP].
+    with pytest.raises(LGFormerError, match="empty sentence"):
+        SentenceTokenizer()([invisible])
+
+
+def test_unicode_sentences_keep_their_words():
+    ids, mask = SentenceTokenizer()(["the café\u200b man 🙂"])
+    assert ids[0, : int(mask.sum())].tolist() == [101, 1996, 7668, 2158, 100, 102]

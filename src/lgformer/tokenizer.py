@@ -63,11 +63,18 @@ class SentenceTokenizer:
     def encode(self, sentence: str, *, warn: bool = True) -> tuple[list[int], list[int]]:
         """One sentence -> (ids, attention mask), each ``max_words`` long.
 
-        Raises ``LGFormerError`` for an empty sentence; warns when truncating.
+        Raises ``LGFormerError`` for an empty sentence, also one of only characters
+        the tokenizer drops (zero-width spaces, control characters, lone accents);
+        warns when truncating.
         """
         if not isinstance(sentence, str) or not sentence.strip():
             raise LGFormerError("empty sentence: give a referring expression with words")
         ids = self._tokenizer.encode(sentence, add_special_tokens=True)
+        if len(ids) <= 2:  # [CLS] [SEP] and nothing between
+            raise LGFormerError(
+                f"empty sentence: {sentence!r} has no characters the tokenizer reads "
+                "(only invisible or control characters); give a referring expression with words"
+            )
         if len(ids) > self.max_words and warn:
             warnings.warn(
                 f"sentence has {len(ids)} ids (with [CLS]/[SEP]) and was truncated to "

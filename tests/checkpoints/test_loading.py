@@ -152,3 +152,58 @@ def test_half_precision_file_without_frozen_text_encoder(tmp_path):
         model.text_encoder.encoder.layer[0].output.dense.bias.add_(1)
     with pytest.raises(LGFormerError, match="differs"):
         save_model(model, tmp_path / "bad.safetensors", text_encoder_source="minilm")
+
+
+def test_empty_checkpoint_file_is_a_clear_error(tmp_path):
+    empty = tmp_path / "download.pth"
+    empty.write_bytes(b"")  # an interrupted download
+    with pytest.raises(LGFormerError, match=r"download\.pth is empty \(0 bytes\)"):
+        load_model(empty)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_truncated_checkpoint_says_truncated(tmp_path, legacy):
+    full = tmp_path / "full.pth"
+    torch.save(
+        {"model": make_tiny_model().state_dict()},
+        full,
+        _use_new_zipfile_serialization=not legacy,
+    )
+    data = full.read_bytes()
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LGFormerError) as err:
+        load_checkpoint_into(make_tiny_model(), cut)
+    msg = str(err.value)
+    assert f"cannot read checkpoint {cut}: the file is truncated, corrupt" in msg
+    assert "\n" not in msg and "trust" not in msg  # no advice to re-save a broken file
+
+
+def test_checkpoint_with_python_objects_gets_the_re_save_advice(tmp_path):
+    path = tmp_path / "objects.pth"
+    torch.save({"model": make_tiny_model().state_dict(), "extra": _Opaque()}, path)
+    with pytest.raises(LGFormerError, match="stores Python objects other than tensors"):
+        load_model(path)
+
+
+class _Opaque:
+    """A class that ``torch.load(weights_only=True)`` refuses."""
+
+
+def test_stored_config_of_another_version_is_a_clear_error(tmp_path):
+    path = tmp_path / "train.pt"
+    config = build_config("test_tiny").to_dict()
+    config["swin"]["renamed_field"] = 1
+    torch.save({"model": make_tiny_model().state_dict(), "model_config": config}, path)
+    with pytest.raises(LGFormerError, match=r"model config stored with .*train\.pt does not fit"):
+        load_model(path)
+
+
+def test_malformed_sibling_json_of_a_safetensors_file(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "weights.safetensors"
+    save_file({k: v.contiguous() for k, v in make_tiny_model().state_dict().items()}, str(path))
+    (tmp_path / "weights.json").write_text("{not json")
+    with pytest.raises(LGFormerError, match=r"cannot read .*weights\.json: not valid JSON"):
+        load_model(path)

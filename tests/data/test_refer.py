@@ -162,3 +162,98 @@ def test_split_without_refs(refcoco):
     path.write_bytes(pickle.dumps(refs))
     with pytest.raises(LGFormerError, match="split 'val' of refcoco\\(unc\\) has no refs"):
         _load(refcoco, "val")
+
+
+def _edit_refs(fx, edit) -> None:
+    path = fx.root / fx.dataset / f"refs({fx.split_by}).p"
+    refs = pickle.loads(path.read_bytes())
+    for ref in refs:
+        edit(ref)
+    path.write_bytes(pickle.dumps(refs))
+
+
+def _edit_instances(fx, edit) -> None:
+    path = fx.root / fx.dataset / "instances.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\x80\x09",  # a pickle protocol this Python does not know (ValueError)
+        b"\x80\x02X\x02\x00\x00\x00\xff\xfe.",  # a string that is not UTF-8 (UnicodeDecodeError)
+        b"\x80\x02}}K\x01s.",  # a dict as a dict key (TypeError)
+    ],
+)
+def test_any_corrupt_refs_pickle_is_one_line_naming_the_file(refcoco, blob):
+    path = refcoco.root / "refcoco" / "refs(unc).p"
+    path.write_bytes(blob)
+    with pytest.raises(LGFormerError, match=r"cannot read refs file .*refs\(unc\)\.p"):
+        _load(refcoco, "val")
+
+
+@pytest.mark.parametrize("field", ["ref_id", "ann_id", "image_id"])
+def test_ref_without_an_id_blames_the_refs_file(refcoco, field):
+    _edit_refs(refcoco, lambda ref: ref.pop(field))
+    with pytest.raises(LGFormerError, match=rf"malformed ref .*refs\(unc\)\.p: no '{field}' field"):
+        _load(refcoco, "val")
+
+
+def test_ref_whose_sentences_are_not_records(refcoco):
+    def edit(ref):
+        ref["sentences"] = [s["raw"] for s in ref["sentences"]]
+
+    _edit_refs(refcoco, edit)
+    with pytest.raises(LGFormerError, match=r"malformed ref 3 in .*refs\(unc\)\.p"):
+        _load(refcoco, "val")
+
+
+@pytest.mark.parametrize(
+    ("entries", "field"),
+    [("images", "file_name"), ("images", "height"), ("annotations", "segmentation")],
+)
+def test_incomplete_instances_entry_names_the_file_and_field(refcoco, entries, field):
+    def edit(data):
+        for entry in data[entries]:
+            entry.pop(field)
+
+    _edit_instances(refcoco, edit)
+    with pytest.raises(LGFormerError, match=rf"instances\.json is malformed: no '{field}' field"):
+        _load(refcoco, "val")
+
+
+def test_unusable_segmentation_names_its_annotation(refcoco):
+    def edit(data):
+        for ann in data["annotations"]:
+            if ann["id"] == 31:  # a compressed RLE: give it another image's size
+                ann["segmentation"]["size"] = [30, 40]
+            if ann["id"] == 21:
+                ann["segmentation"] = [0, 0, 5, 0, 5, 5]  # a flat list, not a list of polygons
+
+    _edit_instances(refcoco, edit)
+    split = _load(refcoco, "val")  # refs 3 (annotation 21) and 4 (annotation 31)
+    with pytest.raises(LGFormerError, match=r"annotation 21 \(ref 3\) in refcoco/instances\.json"):
+        split.mask(0)
+    with pytest.raises(LGFormerError, match=r"annotation 31 \(ref 4\) .*RLE size \[30, 40\]"):
+        split.mask(1)
+
+
+def test_python2_pickle_with_utf8_sentences_keeps_their_characters(refcoco):
+    # What Python 2 writes for refs whose sentence is the byte string "the café man"
+    # (UTF-8): protocol 2, SHORT_BINSTRING ("U") for every str.
+    def py2_str(text: str) -> bytes:
+        data = text.encode("utf-8")
+        return b"U" + bytes([len(data)]) + data
+
+    fields = {"ref_id": 3, "ann_id": 21, "image_id": 2, "split": "val"}
+    ref = b"}("
+    for key, value in fields.items():
+        ref += py2_str(key) + (py2_str(value) if isinstance(value, str) else b"K" + bytes([value]))
+    sentence = b"}(" + py2_str("sent_id") + b"Kd" + py2_str("raw") + py2_str("the café man") + b"u"
+    ref += py2_str("sentences") + b"]" + sentence + b"a" + b"u"
+    blob = b"\x80\x02]" + ref + b"a."
+    (refcoco.root / "refcoco" / "refs(unc).p").write_bytes(blob)
+    split = _load(refcoco, "val")
+    assert split.sentences == ["the café man"]  # not the latin1 reading "the cafÃ© man"

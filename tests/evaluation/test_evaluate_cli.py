@@ -123,3 +123,24 @@ def test_evaluate_cli_waits_for_peers_only_after_evaluating(
     args[args.index("--data-root") + 1] = str(tmp_path / "missing")
     assert main(args) == 2
     assert seen == [True, False]
+
+
+@pytest.mark.parametrize("option", ["--output", "--per-sample"])
+def test_unwritable_output_fails_before_evaluating(
+    refcoco, tiny_checkpoint, tmp_path, capsys, monkeypatch, option
+):
+    import lgformer.evaluation
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("evaluated although the results could not be written")
+
+    monkeypatch.setattr(lgformer.evaluation, "evaluate", must_not_run)
+    args = _args(refcoco, tiny_checkpoint, tmp_path)
+    args[args.index(option) + 1] = str(tmp_path)  # a directory, e.g. "--output results/"
+    assert main(args) == 2
+    assert f"error: {option} {tmp_path} is a directory" in capsys.readouterr().err
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    args[args.index(option) + 1] = str(blocker / "out.file")
+    assert main(args) == 2
+    assert f"{blocker} is a file, not a directory" in capsys.readouterr().err

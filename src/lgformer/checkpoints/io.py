@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -49,14 +50,28 @@ def _torch_load(path: Path) -> object:
         return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     except Exception:  # noqa: BLE001 - legacy (non-zip) files cannot be memory-mapped
         pass
+    if path.stat().st_size == 0:
+        raise LGFormerError(f"checkpoint {path} is empty (0 bytes): download or copy it again")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors come in many types
-        raise LGFormerError(
-            f"cannot read checkpoint {path}: {str(err).splitlines()[0]}. It is not a "
-            "torch.save file of tensors; if it stores other Python objects and you trust it, "
-            "re-save its 'model' entry with torch.save."
-        ) from err
+        raise LGFormerError(_unreadable(path, err)) from err
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    """Why ``torch.load`` could not read ``path``, and what to do about it."""
+    # The first sentence: torch's messages go on for lines about miniz and weights_only.
+    text = str(err).strip()
+    first = text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(err).__name__
+    if isinstance(err, pickle.UnpicklingError) and "weights only" in first.lower():
+        return (
+            f"cannot read checkpoint {path}: it stores Python objects other than tensors; "
+            "if you trust it, re-save its 'model' entry with torch.save"
+        )
+    return (
+        f"cannot read checkpoint {path}: the file is truncated, corrupt or not a PyTorch "
+        f"checkpoint ({first}); download or copy it again"
+    )
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
@@ -71,12 +86,20 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]
     if TEXT_SOURCE_METADATA_KEY in meta:
         sd.update(_text_encoder_weights(meta[TEXT_SOURCE_METADATA_KEY]))
     if CONFIG_METADATA_KEY in meta:
-        return sd, json.loads(meta[CONFIG_METADATA_KEY])
+        return sd, _json(meta[CONFIG_METADATA_KEY], f"the config metadata of {path}")
     sibling = path.with_suffix(".json")
     if sibling.is_file():
-        data = json.loads(sibling.read_text())
-        return sd, data.get("model_config", data)
+        data = _json(sibling.read_text(encoding="utf-8"), str(sibling))
+        return sd, data.get("model_config", data) if isinstance(data, dict) else data
     return sd, None
+
+
+def _json(text: str, source: str) -> object:
+    """``json.loads(text)``; malformed JSON is an error naming ``source``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LGFormerError(f"cannot read {source}: not valid JSON ({err})") from err
 
 
 def load_state_dict_strict(
@@ -109,7 +132,7 @@ def load_model(
     if preset is not None:
         config = build_config(preset)
     elif config_dict is not None:
-        config = LGFormerConfig.from_dict(config_dict)
+        config = _config_from_dict(config_dict, path)
     else:
         try:
             config = infer_config(sd)
@@ -123,6 +146,18 @@ def load_model(
         model = build_lgformer(config)
     load_state_dict_strict(model, sd, str(path))
     return model.to(device).eval()
+
+
+def _config_from_dict(data: object, path: str | Path) -> LGFormerConfig:
+    """The model config stored with a checkpoint; one this version cannot build is an error."""
+    try:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a dict, got {type(data).__name__}")
+        return LGFormerConfig.from_dict(data)
+    except (TypeError, ValueError) as err:
+        raise LGFormerError(
+            f"the model config stored with {path} does not fit this version of lgformer: {err}"
+        ) from err
 
 
 def _text_encoder_weights(source: str) -> dict[str, torch.Tensor]:

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-root", required=True, type=Path, help="holds <dataset>/ and images/ (REFER layout)"
     )
-    parser.add_argument("--dataset", default="refcoco", help="refcoco, refcoco+, refcocog, refclef")
+    parser.add_argument(
+        "--dataset", default="refcoco", help="refcoco, refcoco+, refcocog, refclef or synthetic"
+    )
     parser.add_argument("--split-by", default="unc", help="unc, google, umd or berkeley")
     parser.add_argument("--split", default="val", help="train, val, test, testA, testB (, testC)")
     parser.add_argument(
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from lgformer.errors import LGFormerError
     from lgformer.evaluation import evaluate, init_distributed, shutdown_distributed
     from lgformer.evaluation.report import (
+        check_output_file,
         format_table,
         summary,
         write_json,
@@ -68,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1 or args.num_workers < 0 or args.image_size < 64:
         raise LGFormerError("--batch-size must be >= 1, --num-workers >= 0, --image-size >= 64")
+    # Before the evaluation, which may take an hour, not when its results are written.
+    check_output_file(args.output, "--output")
+    check_output_file(args.per_sample, "--per-sample")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise LGFormerError(f"--device {device}: CUDA is not available here")

@@ -80,7 +80,13 @@ class ReferSplit:
     def mask(self, ref_index: int) -> np.ndarray:
         """The (H, W) bool ground-truth mask of ``refs[ref_index]`` at image resolution."""
         ref = self.refs[ref_index]
-        return segmentation_to_mask(ref.segmentation, ref.height, ref.width)
+        try:
+            return segmentation_to_mask(ref.segmentation, ref.height, ref.width)
+        except (TypeError, ValueError) as err:  # LGFormerError included: add which entry
+            raise LGFormerError(
+                f"annotation {ref.ann_id} (ref {ref.ref_id}) in {self.dataset}/instances.json "
+                f"has an unusable segmentation: {err}"
+            ) from err
 
     def describe(self) -> str:
         return (
@@ -124,9 +130,13 @@ def load_refer(
     # Parsing and indexing create millions of small containers; the cyclic garbage
     # collector would rescan them over and over (3x slower at RefCOCO scale).
     with _gc_paused():
-        refs = _select(_load_refs(refs_path(root, dataset, split_by)), split, dataset, split_by)
-        images, anns = _load_instances(instances_path(root, dataset), refs)
-        records, sent_ids, sentences = _index(refs, images, anns, image_dir(root, dataset))
+        refs_file = refs_path(root, dataset, split_by)
+        instances_file = instances_path(root, dataset)
+        refs = _select(_load_refs(refs_file), split, dataset, split_by)
+        images, anns = _load_instances(instances_file, *_referenced_ids(refs, refs_file))
+        records, sent_ids, sentences = _index(
+            refs, images, anns, image_dir(root, dataset), (refs_file, instances_file)
+        )
         if check_images:
             _check_images(records)
         tokenizer = tokenizer or SentenceTokenizer()
@@ -146,45 +156,83 @@ def load_refer(
 
 
 def _index(
-    refs: list[dict], images: dict[int, dict], anns: dict[int, dict], folder: Path
+    refs: list[dict],
+    images: dict[int, dict],
+    anns: dict[int, dict],
+    folder: Path,
+    files: tuple[Path, Path],
 ) -> tuple[list[ReferRef], list[int], list[str]]:
-    """Refs -> records, plus the sent_id and raw text of every sentence in order."""
+    """Refs -> records, plus the sent_id and raw text of every sentence in order.
+
+    ``files`` are the refs and instances files, named by the errors about their entries.
+    """
+    refs_file, instances_file = files
     records: list[ReferRef] = []
     sent_ids: list[int] = []
     sentences: list[str] = []
     for ref in refs:
-        ref_id, ann_id, image_id = int(ref["ref_id"]), int(ref["ann_id"]), int(ref["image_id"])
+        try:
+            ref_id, ann_id, image_id = int(ref["ref_id"]), int(ref["ann_id"]), int(ref["image_id"])
+            rows = _sentence_rows(ref)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            which = f"ref {ref['ref_id']}" if "ref_id" in ref else "ref"
+            raise LGFormerError(f"malformed {which} in {refs_file}: {_problem(err)}") from err
         ann = anns.get(ann_id)
         if ann is None:
             raise LGFormerError(f"ref {ref_id}: annotation {ann_id} is not in instances.json")
         image = images.get(image_id)
         if image is None:
             raise LGFormerError(f"ref {ref_id}: image {image_id} is not in instances.json")
-        sents = ref.get("sentences") or []
-        if not sents:
+        if not rows:
             raise LGFormerError(f"ref {ref_id} has no sentences")
+        try:
+            file_name, height, width = image["file_name"], int(image["height"]), int(image["width"])
+            segmentation = ann["segmentation"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise LGFormerError(
+                f"image {image_id} or annotation {ann_id} of ref {ref_id} in {instances_file} "
+                f"is malformed: {_problem(err)}"
+            ) from err
         records.append(
             ReferRef(
                 ref_id=ref_id,
                 ann_id=ann_id,
                 image_id=image_id,
-                image_path=os.path.join(folder, image["file_name"]),
-                height=int(image["height"]),
-                width=int(image["width"]),
-                segmentation=ann["segmentation"],
+                image_path=os.path.join(folder, file_name),
+                height=height,
+                width=width,
+                segmentation=segmentation,
                 first_sentence=len(sentences),
-                num_sentences=len(sents),
+                num_sentences=len(rows),
             )
         )
-        fallback_ids = ref.get("sent_ids") or [None] * len(sents)
-        for sent, fallback in zip(sents, fallback_ids, strict=False):
-            sent_id = sent.get("sent_id", fallback)
-            if sent_id is None:
-                raise LGFormerError(f"ref {ref_id}: a sentence has no sent_id")
-            sent_ids.append(int(sent_id))
-            # The released pipeline tokenises the raw sentence, not the cleaned 'sent'.
-            sentences.append(sent.get("raw", sent.get("sent", "")))
+        for sent_id, raw in rows:
+            sent_ids.append(sent_id)
+            sentences.append(raw)
     return records, sent_ids, sentences
+
+
+def _sentence_rows(ref: dict) -> list[tuple[int, str]]:
+    """(sent_id, raw text) of each sentence of ``ref``, in order.
+
+    Raises:
+        KeyError, TypeError, ValueError, AttributeError: a malformed sentence entry.
+    """
+    sents = ref.get("sentences") or []
+    fallback_ids = ref.get("sent_ids") or [None] * len(sents)
+    rows = []
+    for sent, fallback in zip(sents, fallback_ids, strict=False):
+        sent_id = sent.get("sent_id", fallback)
+        if sent_id is None:
+            raise KeyError("sent_id")
+        # The released pipeline tokenises the raw sentence, not the cleaned 'sent'.
+        rows.append((int(sent_id), sent.get("raw", sent.get("sent", ""))))
+    return rows
+
+
+def _problem(err: Exception) -> str:
+    """What an error met while reading an entry says: the missing field, or its message."""
+    return f"no {err} field" if isinstance(err, KeyError) else str(err)
 
 
 @contextlib.contextmanager
@@ -205,13 +253,17 @@ def _load_refs(path: Path) -> list[dict]:
     try:
         with open(path, "rb") as f:
             try:
-                refs = pickle.load(f)
+                # Python 2 pickles hold sentences as byte strings, as a rule UTF-8.
+                refs = pickle.load(f, encoding="utf-8")
             except UnicodeDecodeError:
-                # Python 2 pickles with non-ASCII byte strings.
+                # Byte strings in another encoding: latin1 reads any byte.
                 f.seek(0)
                 refs = pickle.load(f, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-        raise LGFormerError(f"cannot read refs file {path}: {err}") from err
+    except Exception as err:  # noqa: BLE001 - corrupt pickles fail in many error types
+        raise LGFormerError(
+            f"cannot read refs file {path} (truncated or corrupt?): "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from err
     if not isinstance(refs, list):
         raise LGFormerError(f"refs file {path} does not hold a list of refs")
     return refs
@@ -230,15 +282,23 @@ def _select(refs: list[dict], split: str, dataset: str, split_by: str) -> list[d
     return chosen
 
 
-def _load_instances(path: Path, refs: list[dict]) -> tuple[dict[int, dict], dict[int, dict]]:
-    """Only the images and annotations the selected refs use: id -> entry."""
+def _referenced_ids(refs: list[dict], path: Path) -> tuple[set[int], set[int]]:
+    """The annotation and image ids that ``refs`` (read from ``path``) use."""
+    try:
+        return {int(r["ann_id"]) for r in refs}, {int(r["image_id"]) for r in refs}
+    except (KeyError, TypeError, ValueError) as err:
+        raise LGFormerError(f"malformed ref in {path}: {_problem(err)}") from err
+
+
+def _load_instances(
+    path: Path, want_ann: set[int], want_img: set[int]
+) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Only the wanted images and annotations: id -> entry."""
     if not path.is_file():
         raise LGFormerError(f"instances file not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        want_ann = {int(r["ann_id"]) for r in refs}
-        want_img = {int(r["image_id"]) for r in refs}
         anns = {a["id"]: a for a in data["annotations"] if a["id"] in want_ann}
         images = {i["id"]: i for i in data["images"] if i["id"] in want_img}
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

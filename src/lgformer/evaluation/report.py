@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from lgformer.errors import LGFormerError
 from lgformer.evaluation.evaluator import EvaluationResult
 
 
@@ -35,6 +37,23 @@ def summary(result: EvaluationResult, **context: Any) -> dict[str, Any]:
         "num_samples": num_samples,
         "metrics": metrics,
     }
+
+
+def check_output_file(path: Path | None, option: str) -> None:
+    """Raise ``LGFormerError`` unless a file can be written at ``path`` (None: nothing to check).
+
+    ``option`` names the command-line option in the message.
+    """
+    if path is None:
+        return
+    if path.is_dir():
+        raise LGFormerError(f"{option} {path} is a directory; give a file name")
+    existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise LGFormerError(f"{option} {path}: {existing} is a file, not a directory")
+    writable = path if path.exists() else existing
+    if not os.access(writable, os.W_OK):
+        raise LGFormerError(f"{option} {path}: {writable} is not writable")
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:

@@ -164,3 +164,19 @@ def test_loads_through_the_refer_loader(dataset):
         assert data.num_sentences == stats["splits"][split]["sentences"]
         assert (data.attention_mask.sum(1) < data.attention_mask.shape[1]).all()  # no truncation
         assert data.mask(0).any()
+
+
+@pytest.mark.parametrize("count", ["0", "-2"])
+def test_sentences_per_ref_below_one_is_refused(tmp_path, capsys, count):
+    # Without the check no scene gets a referred object and the generator ends in a
+    # RuntimeError about scenes after 50 tries.
+    args = ["synth", "--out", str(tmp_path), "--images", "4", "--sentences-per-ref", count]
+    assert main([*args, "--quiet"]) == 2
+    assert f"sentences per ref must be at least 1, got {count}" in capsys.readouterr().err
+
+
+def test_output_that_is_a_file_is_one_line(tmp_path, capsys):
+    occupied = tmp_path / "data"
+    occupied.write_text("not a directory")
+    assert main(["synth", "--out", str(occupied), "--images", "4", "--quiet"]) == 2
+    assert f"cannot create the directory {occupied / 'synthetic'}" in capsys.readouterr().err

@@ -162,18 +162,23 @@ def write_dataset(
         num_images: number of images (at least 4: one per split).
         seed: non-negative integer; the same seed and count give identical files.
         image_size: side of the square images in pixels.
-        sentences_per_ref: at most this many sentences per referred object.
+        sentences_per_ref: at most this many sentences per referred object (at least 1).
         progress: called as ``progress(done, total)`` after each image.
     """
     if seed < 0:
         raise LGFormerError(f"seed must be a non-negative integer, got {seed}")
     if image_size < 64:
         raise LGFormerError(f"image size must be at least 64 pixels, got {image_size}")
+    if sentences_per_ref < 1:
+        raise LGFormerError(f"sentences per ref must be at least 1, got {sentences_per_ref}")
     splits = assign_splits(num_images, seed)
     root = Path(out)
     ann_dir, img_dir = root / DATASET, root.joinpath(*IMAGE_DIR)
-    ann_dir.mkdir(parents=True, exist_ok=True)
-    img_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (ann_dir, img_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a file in the way, no permission, ...
+            raise LGFormerError(f"cannot create the directory {folder}: {err.strerror}") from err
     acc = _Accumulator()
     for index, split in enumerate(splits):
         rng = np.random.default_rng([seed, index])
