@@ -304,3 +304,112 @@ def test_readme_truncation_limit_matches_the_tokenizer():
         tokenizer(["dog " * limit])  # at the limit: kept whole
     with pytest.warns(UserWarning, match="truncated"):
         tokenizer(["dog " * (limit + 1)])
+
+
+def test_masks_and_logits_match_a_full_batch_upsampling(segmenter):
+    """Upsampling one sentence at a time gives what one batched interpolate gave."""
+    import torch
+    import torch.nn.functional as F
+
+    rgb, sentences = _rgb(), ["[unused1]", "[unused5] [unused7]", "[unused2]"]
+    low_res = []
+    hook = segmenter.model.register_forward_hook(lambda m, i, out: low_res.append(out.pred_logits))
+    try:
+        masks = segmenter.segment(rgb, sentences)
+        logits = segmenter.predict_logits(rgb, sentences)
+    finally:
+        hook.remove()
+    full = F.interpolate(low_res[0].float(), size=(37, 53), mode="bilinear", align_corners=False)
+    full = full[:, 0]  # (N, H, W): the previous all-at-once upsampling
+    assert 0 < (full > 0).float().mean() < 1  # both signs: the comparison means something
+    np.testing.assert_array_equal(masks, (full > 0).numpy())
+    torch.testing.assert_close(logits, full, rtol=0, atol=0)
+    assert logits.dtype == torch.float32 and logits.device.type == "cpu"
+
+
+def test_upsampling_holds_one_sentence_at_a_time(segmenter, monkeypatch):
+    """Full-size maps exist for one sentence at a time: 16 float32 (H, W) maps of a
+    400 MP photo would be 26 GB."""
+    import torch
+
+    real = torch.nn.functional.interpolate
+    batches = []  # batch size of each interpolation to the image's size
+
+    def spy(input, size=None, *args, **kwargs):  # noqa: A002 (torch's name)
+        if size is not None and tuple(size) == (37, 53):
+            batches.append(input.shape[0])
+        return real(input, size, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "interpolate", spy)
+    sentences = ["[unused1]", "[unused2]", "[unused3]", "[unused4]"]
+    assert segmenter.segment(_rgb(), sentences).shape == (4, 37, 53)
+    assert batches == [1] * 4
+    batches.clear()
+    assert segmenter.predict_logits(_rgb(), sentences).shape == (4, 37, 53)
+    assert batches == [1] * 4
+
+
+def test_the_cli_web_server_and_demo_take_the_memory_light_path(
+    tiny_checkpoint, segmenter, tmp_path, monkeypatch
+):
+    """None of them may go through ``predict_logits`` (N float32 full-size maps)."""
+    import base64
+    import io
+    import json
+
+    from lgformer.inference.web import SegmentationService
+
+    def refuse(self, image, sentences):
+        raise AssertionError("predict_logits called")
+
+    monkeypatch.setattr(ReferringSegmenter, "predict_logits", refuse)
+    image = tmp_path / "img.png"
+    Image.fromarray(_rgb()).save(image)
+    assert _segment_cli(tiny_checkpoint, image, tmp_path / "o", "--device", "cpu") == 0
+    buffer = io.BytesIO()
+    Image.fromarray(_rgb()).save(buffer, format="PNG")
+    body = {"image": base64.b64encode(buffer.getvalue()).decode(), "sentences": ["[unused1]"]}
+    answer = SegmentationService(segmenter).segment(json.dumps(body).encode())
+    assert len(answer["results"]) == 1
+    assert main(["demo", "--seed", "3", "--out", str(tmp_path / "demo")]) == 0
+
+
+class _Stop(LGFormerError):
+    """Ends a command right after the call under test."""
+
+
+def _record_image_size(monkeypatch) -> list:
+    """Makes ``ReferringSegmenter.from_checkpoint`` record its ``image_size`` and stop."""
+    sizes = []
+
+    def record(cls, path, **kwargs):
+        sizes.append(kwargs["image_size"])
+        raise _Stop("stop here")
+
+    monkeypatch.setattr(ReferringSegmenter, "from_checkpoint", classmethod(record))
+    return sizes
+
+
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_demo_and_serve_refuse_a_zero_or_negative_image_size(
+    command, tmp_path, monkeypatch, capsys
+):
+    from lgformer.bundled import BUNDLED_IMAGE_SIZE
+
+    sizes = _record_image_size(monkeypatch)
+    extra = ["--out", str(tmp_path / "d")] if command == "demo" else ["--port", "0"]
+    for size in ("0", "-5"):
+        assert main([command, "--image-size", size, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: image size must be a positive number of pixels, got {size}\n"
+    assert sizes == [] and not (tmp_path / "d").exists()
+    assert main([command, *extra]) == 2  # omitted: the bundled model's size
+    assert main([command, "--image-size", "96", *extra]) == 2
+    assert sizes == [BUNDLED_IMAGE_SIZE, 96]
+    assert "stop here" in capsys.readouterr().err
+
+
+def test_serve_with_a_checkpoint_defaults_to_480(monkeypatch, capsys):
+    sizes = _record_image_size(monkeypatch)
+    assert main(["serve", "--checkpoint", "model.pth", "--port", "0"]) == 2
+    assert sizes == [480]

@@ -285,3 +285,104 @@ def test_page_names_each_mask_download_like_the_cli():
     names = json.loads(subprocess.run([node, "-e", script], capture_output=True, check=True).stdout)
     assert names == [f"{i:02d}_{slug(s)}_mask.png" for i, s in enumerate(sentences)]
     assert 'download = "mask.png"' not in page
+
+
+def _request(base_url: str, method: str, path: str, body: bytes | None = None):
+    """``method path`` on a fresh connection -> (status, headers, body bytes)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        connection.request(method, path, body=body)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_get_405_json_with_allow(base_url, method):
+    for path, allow in [("/api/segment", "POST"), ("/", "GET, HEAD"), ("/api/health", "GET, HEAD")]:
+        body = b'{"sentences": ["x"]}' if method in ("PUT", "PATCH") else None
+        status, headers, answer = _request(base_url, method, path, body)
+        assert status == 405, (method, path)
+        assert headers["Allow"] == allow
+        assert headers["Content-Type"] == "application/json"
+        assert f"{method} is not supported for {path}: use {allow}" in json.loads(answer)["error"]
+    status, _, answer = _request(base_url, method, "/nope")
+    assert status == 404 and "no page at /nope" in json.loads(answer)["error"]
+
+
+def test_head_answers_like_get_without_a_body(base_url):
+    status, headers, body = _request(base_url, "HEAD", "/")
+    assert status == 200 and body == b""
+    assert headers["Content-Type"].startswith("text/html") and int(headers["Content-Length"]) > 0
+    status, headers, body = _request(base_url, "HEAD", "/api/segment")
+    assert status == 405 and headers["Allow"] == "POST" and body == b""
+
+
+def _raw_exchange(base_url: str, request: bytes, wait: float = 10.0) -> bytes:
+    """Sends ``request`` as is and reads until the server closes (``wait`` s at most)."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=wait) as sock:
+        sock.sendall(request)
+        received, deadline = b"", time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                return received
+            received += chunk
+    raise AssertionError(f"the server kept the connection open; got {received[:200]!r}")
+
+
+def test_unknown_methods_and_malformed_requests_answer_json(base_url):
+    """http.server's own refusals come as JSON too, not as its HTML error page."""
+    answer = _raw_exchange(base_url, b"FROB / HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 501") and b"Content-Type: application/json" in head
+    assert "Unsupported method ('FROB')" in json.loads(body)["error"]
+    long_header = b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n"
+    head, _, body = _raw_exchange(base_url, long_header).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 431") and "Line too long" in json.loads(body)["error"]
+
+
+def test_a_refused_method_with_a_large_body_still_gets_its_answer(base_url):
+    """The body is drained before the answer: a client still sending it would otherwise
+    see a reset connection instead of the 405."""
+    for method, path in [("PUT", "/api/segment"), ("POST", "/elsewhere")]:
+        status, _, answer = _request(base_url, method, path, b"x" * (4 * 2**20))
+        assert status == (405 if method == "PUT" else 404)
+        assert "error" in json.loads(answer)
+
+
+def test_a_body_that_never_arrives_times_out_with_408(segmenter):
+    from lgformer.inference.web import REQUEST_TIMEOUT_SECONDS
+
+    assert REQUEST_TIMEOUT_SECONDS == 60
+    server = make_server(segmenter, "127.0.0.1", 0, quiet=True, timeout=0.5)
+    assert server.RequestHandlerClass.timeout == 0.5
+    assert make_server(segmenter, "127.0.0.1", 0, quiet=True).RequestHandlerClass.timeout == 60
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = "http://{}:{}".format(*server.server_address[:2])
+    try:
+        stalled = b"POST /api/segment HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+        answer = _raw_exchange(url, stalled, wait=10)  # the server must hang up
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 408")
+        assert "1000 bytes announced, nothing received for 0.5 s" in json.loads(body)["error"]
+        assert _raw_exchange(url, b"GET / HTTP/1.1\r\n", wait=10) == b""  # stalled headers
+        with urllib.request.urlopen(url + "/api/health", timeout=30) as response:
+            assert json.loads(response.read()) == {"status": "ok"}
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -34,17 +34,18 @@ def run(args: argparse.Namespace) -> int:
     from lgformer.data.synthetic.build import render_scene
     from lgformer.errors import LGFormerError
     from lgformer.inference import ReferringSegmenter
+    from lgformer.inference.predictor import check_image_size
     from lgformer.inference.visualize import prepare_output_dir, save_mask_and_overlay, slug
 
     if args.scenes < 1:
         raise LGFormerError(f"--scenes must be at least 1, got {args.scenes}")
     if args.seed is not None and args.seed < 0:
         raise LGFormerError(f"--seed must be 0 or more, got {args.seed}")
+    # Omitted means the bundled size; 0 or less is an error, not "the default".
+    size = BUNDLED_IMAGE_SIZE if args.image_size is None else check_image_size(args.image_size)
     prepare_output_dir(args.out)
     checkpoint = args.checkpoint or bundled_weights_path()
-    segmenter = ReferringSegmenter.from_checkpoint(
-        checkpoint, device=args.device, image_size=args.image_size or BUNDLED_IMAGE_SIZE
-    )
+    segmenter = ReferringSegmenter.from_checkpoint(checkpoint, device=args.device, image_size=size)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     ious = []
     for k in range(args.scenes):

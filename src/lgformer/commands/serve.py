@@ -46,12 +46,15 @@ def run(args: argparse.Namespace) -> int:
     from lgformer.bundled import BUNDLED_IMAGE_SIZE, bundled_weights_path
     from lgformer.data.transforms import DEFAULT_SIZE
     from lgformer.inference import ReferringSegmenter
+    from lgformer.inference.predictor import check_image_size
     from lgformer.inference.web import make_server
 
     if args.checkpoint is None:
-        checkpoint, size = bundled_weights_path(), args.image_size or BUNDLED_IMAGE_SIZE
+        checkpoint, size = bundled_weights_path(), BUNDLED_IMAGE_SIZE
     else:
-        checkpoint, size = args.checkpoint, args.image_size or DEFAULT_SIZE
+        checkpoint, size = args.checkpoint, DEFAULT_SIZE
+    if args.image_size is not None:  # 0 or less is an error, not "the default"
+        size = check_image_size(args.image_size)
     segmenter = ReferringSegmenter.from_checkpoint(
         checkpoint, device=args.device, preset=args.preset, image_size=size
     )

@@ -58,7 +58,7 @@ class ReferringSegmenter:
 
     The image is resized to ``image_size`` x ``image_size`` as in training, all
     sentences run in one batch, and the logits are upsampled to the original
-    image size and thresholded at 0.
+    image size and thresholded at 0, one sentence at a time.
 
     Example::
 
@@ -96,8 +96,14 @@ class ReferringSegmenter:
         return cls(load_model(path, preset=preset), device=device, image_size=image_size)
 
     @torch.no_grad()
-    def predict_logits(self, image: ImageLike, sentences: Sequence[str]) -> torch.Tensor:
-        """Mask logits (N, H, W) float32 at the original image size, one per sentence."""
+    def _model_logits(
+        self, image: ImageLike, sentences: Sequence[str]
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Low-resolution mask logits (N, 1, h, w) on ``self.device`` and the image's (H, W).
+
+        ``h``, ``w`` are what the model outputs for a ``image_size`` input; nothing is
+        upsampled yet, so this costs little memory whatever the image size.
+        """
         if isinstance(sentences, str):
             sentences = [sentences]
         if len(sentences) == 0:
@@ -110,13 +116,40 @@ class ReferringSegmenter:
         pixels = image_to_input(rgb, self.image_size).unsqueeze(0)  # (1, 3, S, S)
         pixels = pixels.expand(len(sentences), -1, -1, -1).to(self.device)  # (N, 3, S, S)
         logits = self.model(pixels, ids.to(self.device), mask.to(self.device)).pred_logits
-        logits = F.interpolate(
-            logits.float(), size=rgb.shape[:2], mode="bilinear", align_corners=False
-        )  # (N, 1, H, W)
-        return logits[:, 0].cpu()
+        return logits, (int(rgb.shape[0]), int(rgb.shape[1]))
 
+    @torch.no_grad()
+    def predict_logits(self, image: ImageLike, sentences: Sequence[str]) -> torch.Tensor:
+        """Mask logits (N, H, W) float32 on the CPU at the original image size, one per sentence.
+
+        The result holds 4 bytes per pixel and sentence (1.5 GB for 8 sentences on a
+        48 MP photo); for masks use ``segment``, which needs 1 byte per pixel and
+        sentence. Each sentence is upsampled on its own, so the device holds one
+        (H, W) float32 map at a time.
+        """
+        logits, size = self._model_logits(image, sentences)  # (N, 1, h, w)
+        out = torch.empty((logits.shape[0], *size), dtype=torch.float32)
+        for i in range(logits.shape[0]):
+            out[i] = upsample_logits(logits[i : i + 1], size).cpu()
+        return out
+
+    @torch.no_grad()
     def segment(self, image: ImageLike, sentences: str | Sequence[str]) -> np.ndarray:
-        """Boolean masks: (N, H, W) for a list of sentences, (H, W) for one string."""
+        """Boolean masks: (N, H, W) for a list of sentences, (H, W) for one string.
+
+        The same masks as ``predict_logits(...) > 0``, but each sentence is upsampled
+        and thresholded on its own: beside the (N, H, W) bool result, memory holds
+        one (H, W) float32 map at a time, not N of them.
+        """
         single = isinstance(sentences, str)
-        masks = (self.predict_logits(image, [sentences] if single else sentences) > 0).numpy()
+        logits, size = self._model_logits(image, [sentences] if single else sentences)
+        masks = np.empty((logits.shape[0], *size), dtype=bool)
+        for i in range(logits.shape[0]):
+            masks[i] = (upsample_logits(logits[i : i + 1], size) > 0).cpu().numpy()
         return masks[0] if single else masks
+
+
+def upsample_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(1, 1, h, w) logits of one sentence -> (H, W) float32 on the same device, bilinear."""
+    up = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+    return up[0, 0]

@@ -17,13 +17,17 @@ PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
 def overlay_mask(
     rgb: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = PALETTE[0], alpha: float = 0.5
 ) -> np.ndarray:
-    """(H, W, 3) uint8 with the (H, W) bool mask tinted and outlined in ``color``."""
-    out = rgb.astype(np.float32).copy()
+    """(H, W, 3) uint8 with the (H, W) bool mask tinted and outlined in ``color``.
+
+    Only the masked pixels go through float32: a full-size float copy of a large
+    photo would take 12 bytes a pixel.
+    """
+    out = rgb.copy()
     tint = np.array(color, dtype=np.float32)
-    out[mask] = (1 - alpha) * out[mask] + alpha * tint
-    edge = mask & ~_erode(mask)
-    out[edge] = tint
-    return out.clip(0, 255).astype(np.uint8)
+    blended = (1 - alpha) * rgb[mask].astype(np.float32) + alpha * tint  # (M, 3)
+    out[mask] = blended.clip(0, 255).astype(np.uint8)
+    out[mask & ~_erode(mask)] = tint.clip(0, 255).astype(np.uint8)
+    return out
 
 
 def _erode(mask: np.ndarray) -> np.ndarray:

@@ -7,8 +7,10 @@ Standard library only: ``http.server`` serves one HTML page and one JSON endpoin
 "coverage", "overlay", "mask"}]}`` where ``overlay`` and ``mask`` are PNG data URLs at
 the image's own size and ``coverage`` is the mask's share of the image in percent.
 Bad input (not JSON, no sentence, an empty or over-long list, an unreadable image, a
-body over the size limit) answers 4xx with ``{"error": <what to fix>}``; an unexpected
-failure answers 500 the same way. The server keeps running.
+body over the size limit, a method the path does not take) answers 4xx with
+``{"error": <what to fix>}``; an unexpected failure answers 500 the same way. The server
+keeps running. A connection that sends nothing for ``REQUEST_TIMEOUT_SECONDS`` (a body
+declared but never sent, say) is answered 408 and closed, so it cannot hold a thread.
 
 Meant for one user on their own machine: it binds 127.0.0.1 by default and runs one
 model call at a time.
@@ -41,6 +43,8 @@ MAX_BODY_BYTES = 30 * 2**20  # a 20 MB photo grows by a third in base64
 # client still sending when the server hangs up sees a reset, not the error message.
 MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES
 DRAIN_IDLE_SECONDS = 1.0
+# Longest wait for the next bytes of a request before the connection is dropped.
+REQUEST_TIMEOUT_SECONDS = 60.0
 MAX_SENTENCES = 16
 EXPECTED_BODY = '{"image": <data URL or base64 of an image file>, "sentences": [...]}'
 
@@ -124,8 +128,26 @@ def index_html() -> bytes:
     return files("lgformer.inference").joinpath("static/index.html").read_bytes()
 
 
-def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
-    """A request handler class bound to ``service``."""
+def allowed_methods(path: str) -> str | None:
+    """The ``Allow`` header for ``path`` (no query string); ``None`` where nothing is served."""
+    if path == "/api/segment":
+        return "POST"
+    if path in ("/", "/index.html", "/api/health"):
+        return "GET, HEAD"
+    return None
+
+
+def make_handler(
+    service: SegmentationService,
+    *,
+    quiet: bool = False,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> type:
+    """A request handler class bound to ``service``.
+
+    ``timeout`` (seconds) bounds each wait for a client's bytes: a request line,
+    headers or body that stall that long close the connection.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "lgformer"
@@ -137,13 +159,22 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
             elif path == "/api/health":
                 self._send_json(HTTPStatus.OK, {"status": "ok"})
             elif path == "/api/segment":
-                error = {"error": f"use POST for /api/segment, with a JSON body {EXPECTED_BODY}"}
-                self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, error, {"Allow": "POST"})
+                self._refuse_method()
             else:
                 self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no page at {self.path}"})
 
+        def do_HEAD(self) -> None:  # noqa: N802
+            self.do_GET()  # ``_send`` leaves the body out
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._refuse_method()
+
+        # Known methods no path takes: 405 with ``Allow``, not http.server's 501 page.
+        do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = do_PUT  # noqa: N815
+
         def do_POST(self) -> None:  # noqa: N802
             if urlsplit(self.path).path != "/api/segment":
+                self._drop_body()
                 self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no endpoint at {self.path}"})
                 return
             try:
@@ -160,7 +191,16 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
                 message = f"request of {length} bytes is over the {MAX_BODY_BYTES}-byte limit"
                 self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message})
                 return
-            body = self.rfile.read(length)
+            try:
+                body = self.rfile.read(length)
+            except TimeoutError:
+                self.close_connection = True
+                message = (
+                    f"the request body did not arrive: {length} bytes announced, "
+                    f"nothing received for {self.timeout:g} s"
+                )
+                self._send_json(HTTPStatus.REQUEST_TIMEOUT, {"error": message})
+                return
             try:
                 answer = service.segment(body)
             except RequestError as err:
@@ -173,6 +213,47 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
                 self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": message})
             else:
                 self._send_json(HTTPStatus.OK, answer)
+
+        def _refuse_method(self) -> None:
+            """405 naming the methods this path takes (404 where nothing is served)."""
+            self._drop_body()
+            path = urlsplit(self.path).path
+            allow = allowed_methods(path)
+            if allow is None:
+                self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no page at {self.path}"})
+                return
+            message = f"{self.command} is not supported for {path}: use {allow}"
+            if path == "/api/segment":
+                message += f", with a JSON body {EXPECTED_BODY}"
+            self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": message}, {"Allow": allow})
+
+        def _drop_body(self) -> None:
+            """Before answering without reading a request's body: drains a short one and
+            closes the connection, so the body is not parsed as the next request."""
+            if "Transfer-Encoding" in self.headers:
+                self.close_connection = True
+                return
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+            except ValueError:
+                self.close_connection = True
+                return
+            if length > 0:
+                self.close_connection = True
+                if length <= MAX_DRAIN_BYTES:
+                    self._discard(length)
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """The standard library's own refusals (a malformed request line, an unknown
+            method, over-long headers) as JSON like every other answer."""
+            short, long = self.responses.get(code, ("Error", ""))
+            reason, explain = message or short, explain or long
+            self.log_error("code %d, message %s", code, reason)
+            self.close_connection = True
+            error = f"{reason}: {explain}" if explain else reason
+            self._send_json(code, {"error": error}, {"Connection": "close"})
 
         def _discard(self, length: int) -> None:
             """Reads and drops up to ``length`` bytes of body, in 1 MiB pieces; stops when
@@ -190,13 +271,13 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
                 self.connection.settimeout(self.timeout)
 
         def _send_json(
-            self, status: HTTPStatus, payload: dict[str, Any], headers: dict[str, str] | None = None
+            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
         ) -> None:
             self._send(status, json.dumps(payload).encode(), "application/json", headers)
 
         def _send(
             self,
-            status: HTTPStatus,
+            status: int,
             body: bytes,
             content_type: str,
             headers: dict[str, str] | None = None,
@@ -207,23 +288,31 @@ def make_handler(service: SegmentationService, *, quiet: bool = False) -> type:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             if not quiet:
                 super().log_message(format, *args)
 
+    Handler.timeout = timeout  # socketserver applies it to each connection's socket
     return Handler
 
 
 def make_server(
-    segmenter: ReferringSegmenter, host: str = "127.0.0.1", port: int = 8000, *, quiet: bool = False
+    segmenter: ReferringSegmenter,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    quiet: bool = False,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
 ) -> ThreadingHTTPServer:
     """An HTTP server (not started; call ``serve_forever``). ``port=0`` picks a free port.
 
+    ``timeout``: seconds a connection may stay silent mid-request (see ``make_handler``).
     Raises ``LGFormerError`` when it cannot listen there (port taken, unknown host).
     """
-    handler = make_handler(SegmentationService(segmenter), quiet=quiet)
+    handler = make_handler(SegmentationService(segmenter), quiet=quiet, timeout=timeout)
     try:
         return ThreadingHTTPServer((host, port), handler)
     except (OSError, OverflowError) as err:
