@@ -1,7 +1,9 @@
-"""Two CPU processes (torchrun, gloo) against one process with the same global batch."""
+"""Two CPU processes (torchrun, gloo) against one process with the same global batch,
+and a signal to one of them: both stop at the same step and resume exactly."""
 
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 import torch
 
 from lgformer.engine.build import build_model
+from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.rng import seed_everything
 from lgformer.engine.run import run_training
 
@@ -27,22 +30,31 @@ SETTINGS = (
 )
 
 
-def _two_ranks(
-    out: Path, poisoned: str, settings: tuple[str, ...], categories: bool = False
+def _launch(
+    out: Path, poisoned: str, settings: tuple[str, ...], size: int = SIZE, **env_vars: str
 ) -> tuple[dict, dict]:
-    """Runs ddp_worker.py on two CPU processes; returns both ranks' results after
-    checking that their weights are identical."""
+    """Runs ddp_worker.py on two CPU processes (extra ``env_vars`` for it); returns both
+    ranks' results."""
     worker = Path(__file__).with_name("ddp_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    env["LGFORMER_TEST_CATEGORIES"] = "1" if categories else "0"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", **env_vars}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        str(worker), str(out), str(SIZE), poisoned, *settings,
+        str(worker), str(out), str(size), poisoned, *settings,
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0 = torch.load(out / "rank0.pt", weights_only=True)
     rank1 = torch.load(out / "rank1.pt", weights_only=True)
+    return rank0, rank1
+
+
+def _two_ranks(
+    out: Path, poisoned: str, settings: tuple[str, ...], categories: bool = False, size: int = SIZE
+) -> tuple[dict, dict]:
+    """Runs ddp_worker.py on two CPU processes; returns both ranks' results after
+    checking that their weights are identical."""
+    categories_flag = "1" if categories else "0"
+    rank0, rank1 = _launch(out, poisoned, settings, size, LGFORMER_TEST_CATEGORIES=categories_flag)
     for key, value in rank0["model"].items():
         assert torch.equal(value, rank1["model"][key]), key
     return rank0, rank1
@@ -96,3 +108,30 @@ def test_vision_only_warm_start_averages_gradients_like_one_process(tmp_path):
     for key in swin:
         ours, theirs = single.model.state_dict()[key], rank0["model"][key]
         assert (ours - theirs).norm() <= 1e-2 * ours.norm() + 1e-6, key
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_both_at_that_step_and_resumes_exactly(tmp_path):
+    """SIGTERM reaches rank 1 alone during step 1: the per-step agreement stops both ranks
+    after it (neither hangs in the other's collectives), rank 0 writes last.pt there, and
+    the resumed run ends bitwise equal to an uninterrupted two-process run."""
+    settings = (
+        "model.overrides={swin: {drop_path_rate: 0.2}, text: {hidden_dropout_prob: 0.1}}",
+        "optim.batch_size=4",  # 2 processes x 2: 2 iterations per epoch, 4 steps
+        "optim.epochs=2",
+    )
+    full, _ = _two_ranks(tmp_path / "full", "none", settings, size=32)
+
+    out = tmp_path / "parts"
+    stopped = _launch(out, "none", settings, 32, LGFORMER_TEST_SIGNAL="1:1:SIGTERM")
+    assert [r["stopped"] for r in stopped] == [signal.SIGTERM, signal.SIGTERM]
+    assert [r["step"] for r in stopped] == [1, 1]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert (ckpt["epoch"], ckpt["step_in_epoch"], ckpt["step"]) == (0, 1, 1)
+    assert len(ckpt["rng"]) == 2
+
+    resumed, _ = _two_ranks(out, "none", settings, size=32)  # resumes from last.pt
+    assert resumed["losses"] == full["losses"][1:]
+    for key, value in full["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+    assert resumed["metrics"] == full["metrics"]

@@ -8,6 +8,7 @@ with ``categories=True`` per-pixel labels too (1 = square, 0 = background).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -65,6 +66,41 @@ class SquaresDataset(Dataset):
         if self.categories is not None:
             item["categories"] = self.targets[index].long()
         return item
+
+
+class SignalAt(Dataset):
+    """``dataset`` that sends the signals ``plan[n]`` to its own process while loading
+    its n-th item (counted from 1 over the object's life). With batch b and no loader
+    workers, item ``b * k + 1`` is loaded for step ``k + 1``: a signal sent there arrives
+    before that step runs."""
+
+    def __init__(self, dataset: Dataset, plan: dict[int, list[int]]) -> None:
+        self.dataset = dataset
+        self.plan = plan
+        self.categories = getattr(dataset, "categories", None)
+        self.loaded = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        self.loaded += 1
+        for signum in self.plan.get(self.loaded, ()):
+            os.kill(os.getpid(), signum)
+        return self.dataset[index]
+
+
+def signalling(factory, plan: dict[int, list[int]]):
+    """``factory`` whose training set is wrapped in ``SignalAt(plan)``."""
+
+    def wrapped(cfg: TrainConfig, max_words: int):
+        train, val, collate_fn = factory(cfg, max_words)
+        return SignalAt(train, plan), val, collate_fn
+
+    return wrapped
 
 
 def squares_factory(

@@ -5,6 +5,9 @@
     torchrun --nproc_per_node 2 -m lgformer.cli train --config configs/refcoco.yaml
 
 A run resumes by itself from ``<output.dir>/last.pt`` when that file exists.
+Ctrl-C or SIGTERM stops it after the current step with that step saved to last.pt;
+the command then exits with 128 + the signal's number (130 for SIGINT, 143 for
+SIGTERM), as a process ended by the signal would. A second signal aborts at once.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     resume.add_argument(
         "--no-resume",
         action="store_true",
-        help="start fresh even if <output>/last.pt exists (it will be overwritten)",
+        help="start fresh even if <output>/last.pt exists (the old run's checkpoints, "
+        "config and logs move to <output>/replaced/)",
     )
     parser.add_argument(
         "--print-config", action="store_true", help="print the merged config and exit"
@@ -48,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
     from lgformer.engine.run import run_training
+    from lgformer.engine.stop_signals import TrainingInterrupted
 
-    run_training(cfg, resume=args.resume, auto_resume=not args.no_resume)
+    try:
+        run_training(cfg, resume=args.resume, auto_resume=not args.no_resume)
+    except TrainingInterrupted as stop:
+        return stop.exit_code  # the position is saved and logged (rank 0)
     return 0

@@ -32,6 +32,7 @@ from lgformer.errors import LGFormerError
 
 LAST = "last.pt"
 BEST = "best.pt"
+REPLACED = "replaced"  # where a run started with --no-resume puts the previous run's files
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
@@ -81,6 +82,35 @@ def remove_stale_temporaries(directory: str | Path, names: Iterable[str]) -> lis
                 tmp.unlink(missing_ok=True)
                 removed.append(tmp)
     return removed
+
+
+def set_aside(
+    directory: str | Path, checkpoints: Iterable[str], companions: Iterable[str] = ()
+) -> list[str]:
+    """Moves a previous run out of the way of a fresh one, keeping it.
+
+    When ``directory`` holds any of the files ``checkpoints``, those and the
+    ``companions`` present (files or folders, e.g. its config and logs) move into
+    ``<directory>/replaced/``; an older ``replaced/`` is deleted first. Checkpoints move
+    in the order given, so list the one a launch resumes from first. Returns the names
+    moved, in order (empty: no checkpoint there, nothing touched).
+    """
+    directory = Path(directory)
+    found = [name for name in checkpoints if (directory / name).is_file()]
+    if not found:
+        return []
+    found += [name for name in companions if (directory / name).exists()]
+    target = directory / REPLACED
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+    target.mkdir()
+    for name in found:
+        os.replace(directory / name, target / name)
+    _fsync_dir(target)
+    _fsync_dir(directory)
+    return found
 
 
 def _fsync_dir(directory: Path) -> None:

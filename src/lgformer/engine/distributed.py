@@ -101,6 +101,13 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
+    """In-place maximum over processes (identity for one process); returns ``tensor``."""
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor
+
+
 def all_gather_objects(obj: Any) -> list[Any]:
     """Every process's ``obj``, in rank order (``[obj]`` for one process)."""
     if not (dist.is_available() and dist.is_initialized()):

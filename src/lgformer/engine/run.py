@@ -9,7 +9,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from lgformer.engine.build import build_datasets, build_model
-from lgformer.engine.checkpoint import find_resume_checkpoint
+from lgformer.engine.checkpoint import BEST, LAST, REPLACED, find_resume_checkpoint, set_aside
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.cpu_allocator import retain_freed_memory
 from lgformer.engine.distributed import (
@@ -20,7 +20,8 @@ from lgformer.engine.distributed import (
     select_device,
 )
 from lgformer.engine.rng import seed_everything
-from lgformer.engine.trainer import Trainer
+from lgformer.engine.stop_signals import TrainingInterrupted
+from lgformer.engine.trainer import DIVERGED, Trainer
 
 DatasetsFactory = Callable[
     [TrainConfig, int], tuple[Dataset, Dataset | None, Callable[[list[Any]], Any] | None]
@@ -40,8 +41,15 @@ def run_training(
         cfg: the merged config.
         resume: a checkpoint to continue from; when None and ``auto_resume``,
             ``<output.dir>/last.pt`` is used if it exists.
+        auto_resume: False (``--no-resume``) starts over: with no ``resume`` either, the
+            previous run's checkpoints in ``output.dir`` (and its config.yaml and
+            tensorboard/) move to ``<output.dir>/replaced/``, so that a later plain
+            launch cannot resume the run thrown away.
         datasets: ``(cfg, max_words) -> (train, val, collate_fn)``; the REFER
             loader by default, any datasets of the same item dicts in tests.
+
+    Raises:
+        TrainingInterrupted: SIGINT/SIGTERM stopped the run after a step saved to last.pt.
     """
     info = env_dist_info()
     device = select_device(cfg.device, info)
@@ -50,11 +58,14 @@ def run_training(
     init_distributed(info, device)
     finished = False
     try:
-        if resume is None and auto_resume and info.is_main:
-            resume = find_resume_checkpoint(cfg.output.dir)
+        log = print if info.is_main else _silent
+        if resume is None and info.is_main:
+            if auto_resume:
+                resume = find_resume_checkpoint(cfg.output.dir)
+            else:
+                _set_aside_previous_run(Path(cfg.output.dir), log)
         # Rank 0 decides, so that every process resumes (or starts fresh) alike.
         resume = broadcast_object(None if resume is None else str(resume))
-        log = print if info.is_main else _silent
         # Same seed everywhere for the weights (DDP also broadcasts rank 0's) ...
         seed_everything(cfg.seed)
         model = build_model(cfg, load_pretrained=resume is None, log=log)
@@ -66,11 +77,26 @@ def run_training(
         )
         if resume is not None:
             trainer.resume(resume)
-        trainer.fit()
+        try:
+            trainer.fit()
+        except TrainingInterrupted:
+            finished = True  # every process stopped at the same step: leave together
+            raise
         finished = True
         return trainer
     finally:
         cleanup_distributed(wait_for_peers=finished)
+
+
+def _set_aside_previous_run(out_dir: Path, log: Callable[[str], None]) -> None:
+    """``--no-resume``: moves an earlier run's checkpoints (last.pt first) with its config
+    and logs into ``<out_dir>/replaced/``, replacing an older one."""
+    older = (out_dir / REPLACED).exists()
+    moved = set_aside(out_dir, (LAST, BEST, DIVERGED), ("config.yaml", "tensorboard"))
+    if moved:
+        replacing = ", replacing the older one there" if older else ""
+        names = ", ".join(moved)
+        log(f"--no-resume: moved the previous run's {names} to {out_dir / REPLACED}{replacing}")
 
 
 def _silent(message: str) -> None:

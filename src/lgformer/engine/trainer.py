@@ -5,12 +5,18 @@ function of (seed, epoch) (``ResumableSampler``, and the DataLoader gets its
 own generator so it never draws from the global RNG); a checkpoint holds
 every process's RNG states as they were after its last step; and the resumed
 run skips the batches already consumed instead of replaying them.
+
+Stopping: the first SIGINT (Ctrl-C) or SIGTERM finishes the current step, writes
+last.pt at that exact position and raises ``TrainingInterrupted``; a second one
+(seconds later) aborts at once. Under DDP the processes agree on the stop after
+every step (one all-reduce of a flag), so that all of them stop at the same step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +40,7 @@ from lgformer.engine.config import TrainConfig
 from lgformer.engine.distributed import (
     DistInfo,
     all_gather_objects,
+    all_reduce_max,
     all_reduce_sum,
     average_gradients,
     local_gradients,
@@ -47,6 +54,7 @@ from lgformer.engine.rng import get_rng_state, set_rng_state
 from lgformer.engine.sampler import ResumableSampler
 from lgformer.engine.schedule import PolySchedule
 from lgformer.engine.stage_mask_loss import StageMaskHeads
+from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted, worker_signals
 from lgformer.engine.validate import validate
 from lgformer.errors import LGFormerError
 
@@ -174,6 +182,9 @@ class Trainer:
         self.metrics: dict[str, float] = {}
         self.bad_steps = 0
         self._saved_at = -1  # the step of the last checkpoint written
+        self._signals = StopSignals(announce=False)  # fit's own, installed while it runs
+        self._fit_start = 0  # the step this fit started from
+        self.stop_signal = 0  # the signal the processes agreed to stop on (0: none)
         self.loss_history: list[float] = []  # mean loss over processes, per step (NaN if skipped)
         self.logger = RunLogger(
             self.out_dir / "tensorboard", enabled=info.is_main, tensorboard=cfg.output.tensorboard
@@ -193,8 +204,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, float]:
-        """Train until ``optim.epochs`` (or ``max_steps``); returns the last validation metrics."""
+        """Train until ``optim.epochs`` (or ``max_steps``); returns the last validation metrics.
+
+        Raises:
+            TrainingInterrupted: a SIGINT/SIGTERM stopped it after a step; last.pt holds
+                that step (every process raises it, at the same step).
+        """
         cfg = self.cfg
+        self._signals = StopSignals(announce=self.info.is_main)
+        self._fit_start = self.step
+        self.stop_signal = 0
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             for tmp in remove_stale_temporaries(self.out_dir, (LAST, BEST, DIVERGED)):
@@ -210,34 +229,84 @@ class Trainer:
                     f"steps 1-{cfg.optim.category_warmup_steps}: vision-only category warm start"
                 )
         try:
-            while self.epoch < cfg.optim.epochs and not self._stop_requested():
-                if not self._train_epoch():
-                    # max_steps reached mid-epoch: save where we are (unless just saved).
-                    if self._saved_at != self.step:
-                        self.save(LAST)
-                    break
-                # Epochs still inside the vision-only warm start have nothing to validate.
-                warm = self.step <= cfg.optim.category_warmup_steps
-                last = self.epoch + 1 == cfg.optim.epochs
-                due = (self.epoch + 1) % cfg.validate_every == 0 or last
-                if cfg.validate and self.val_set is not None and not warm and due:
-                    self._validate()
-                self.epoch += 1
-                self.step_in_epoch = 0
-                self.save(LAST, best=self._is_new_best())
-            if self.epoch >= cfg.optim.epochs:
-                self.logger.info(f"done: {self.epoch} epochs, {self.step} steps")
-            else:
-                self.logger.info(f"stopped at step {self.step} (max_steps); resume from {LAST}")
-            return self.metrics
+            with self._signals:
+                self._loop()
         finally:
             self.logger.close()
+        return self.metrics
+
+    def _loop(self) -> None:
+        """The epochs, from the current position to the end or a stop."""
+        cfg = self.cfg
+        while (
+            self.epoch < cfg.optim.epochs
+            and not self._stop_requested()
+            and not self._agree_on_stop()  # a signal during validation or the epoch's save
+        ):
+            if not self._train_epoch():
+                # Stopped early (max_steps mid-epoch, or a signal): save where we are.
+                if self._saved_at != self.step:
+                    self.save(LAST)
+                break
+            # Epochs still inside the vision-only warm start have nothing to validate.
+            warm = self.step <= cfg.optim.category_warmup_steps
+            last = self.epoch + 1 == cfg.optim.epochs
+            due = (self.epoch + 1) % cfg.validate_every == 0 or last
+            if cfg.validate and self.val_set is not None and not warm and due:
+                self._validate()
+            self.epoch += 1
+            self.step_in_epoch = 0
+            self.save(LAST, best=self._is_new_best())
+        if self.epoch >= cfg.optim.epochs:
+            self.logger.info(f"done: {self.epoch} epochs, {self.step} steps")
+        elif self.stop_signal:
+            self._interrupted()
+        else:
+            self.logger.info(f"stopped at step {self.step} (max_steps); resume from {LAST}")
 
     def _stop_requested(self) -> bool:
         return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
 
+    def _agree_on_stop(self) -> bool:
+        """Whether a stop signal reached this process or, under DDP, any process.
+
+        With several processes this is collective (a one-element all-reduce): every
+        process calls it at the same points, after each step and at epoch starts, and
+        all get the same answer. One process just reads its flag.
+        """
+        received = self._signals.received
+        if self.info.enabled:
+            flag = torch.full((1,), received, dtype=torch.int64, device=self.device)
+            received = int(all_reduce_max(flag).item())
+        self.stop_signal = received
+        return bool(received)
+
+    def _interrupted(self) -> None:
+        """Logs where a signal stopped the run (already saved) and raises."""
+        name = signal.Signals(self.stop_signal).name
+        if self.step == self._fit_start:  # nothing trained: nothing new to save
+            message = f"stopped by {name} before the first step of this launch"
+        else:
+            path = self.out_dir / LAST
+            message = (
+                f"stopped by {name} at step {self.step} ({self._position()}), saved in "
+                f"{path}. To continue from there, launch again with the same output.dir "
+                f"and no --resume (or with --resume {path})"
+            )
+        self.logger.info(message)
+        raise TrainingInterrupted(message, signum=self.stop_signal, step=self.step)
+
+    def _position(self) -> str:
+        """Where the next batch is, in words."""
+        if self.step_in_epoch == 0:
+            return f"start of epoch {self.epoch + 1}"
+        if self.step_in_epoch >= self.iters_per_epoch:
+            return f"end of epoch {self.epoch + 1}, before its validation and epoch checkpoint"
+        return f"epoch {self.epoch + 1}, batch {self.step_in_epoch}/{self.iters_per_epoch}"
+
     def _train_epoch(self) -> bool:
-        """Runs the rest of the current epoch; False if ``max_steps`` stopped it."""
+        """Runs the rest of the current epoch; False if ``max_steps`` or a signal stopped
+        it (a signal can stop it after its last step, before validation)."""
         cfg = self.cfg
         self.sampler.set_epoch(self.epoch, consumed=self.step_in_epoch * self.batch_size)
         if hasattr(self.train_set, "set_epoch"):
@@ -254,6 +323,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             drop_last=True,
             generator=loader_gen,
+            worker_init_fn=worker_signals,
         )
         self.train_model.train()
         bar = tqdm(
@@ -283,7 +353,7 @@ class Trainer:
                 mid_epoch = self.step_in_epoch < self.iters_per_epoch
                 if every and self.step % every == 0 and mid_epoch:
                     self.save(LAST)
-                if mid_epoch and self._stop_requested():
+                if self._agree_on_stop() or (mid_epoch and self._stop_requested()):
                     return False
         finally:
             bar.close()
