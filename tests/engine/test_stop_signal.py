@@ -148,6 +148,23 @@ def test_loader_workers_survive_signals_meant_for_the_whole_group(tmp_path, test
     assert load_checkpoint(tmp_path / "last.pt")["step"] == stop.value.step >= 1
 
 
+def test_validation_workers_survive_signals_meant_for_the_whole_group(tmp_path, test_handlers):
+    """The same signal during validation: its loader workers live on, validation ends,
+    and the run stops at the epoch boundary with last.pt saved there."""
+    data = squares_factory(n_train=8, n_val=8, size=32)
+    cfg = tiny_config(tmp_path, "optim.epochs=2", "data.num_workers=1")
+
+    def factory(cfg, max_words):
+        train, val, collate_fn = data(cfg, max_words)
+        return train, GroupSignal(val), collate_fn
+
+    with pytest.raises(TrainingInterrupted) as stop:
+        run_training(cfg, datasets=factory)
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["step"] == stop.value.step >= 1 and saved["epoch"] == 1
+    assert "overall_iou" in saved["metrics"]  # the validation finished
+
+
 class GroupSignal(torch.utils.data.Dataset):
     """Its worker, at item 3, sends SIGINT and SIGTERM to itself and its parent (the
     training process), as a signal to the whole process group would."""
