@@ -140,3 +140,13 @@ def tiny_config(out_dir: Path, *overrides: str) -> TrainConfig:
         "init.bert=null",
     ]
     return load_train_config(None, [*base, *overrides])
+
+
+def assert_same_training_state(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two training checkpoints hold the same step, weights, Adam state and metrics."""
+    assert a["step"] == b["step"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for pid, st in a["optimizer"]["state"].items():
+        assert torch.equal(st["exp_avg_sq"], b["optimizer"]["state"][pid]["exp_avg_sq"])
+    assert a["metrics"] == b["metrics"] and a["best_iou"] == b["best_iou"]
