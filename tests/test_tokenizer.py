@@ -55,3 +55,10 @@ def test_sentences_the_tokenizer_reads_as_nothing_are_rejected(invisible):
 def test_unicode_sentences_keep_their_words():
     ids, mask = SentenceTokenizer()(["the café\u200b man 🙂"])
     assert ids[0, : int(mask.sum())].tolist() == [101, 1996, 7668, 2158, 100, 102]
+
+
+@pytest.mark.parametrize("max_words", [0, 1, 2])
+def test_fewer_than_three_slots_are_refused(max_words):
+    with pytest.raises(ValueError, match="at least 3"):
+        SentenceTokenizer(max_words=max_words)
+    assert SentenceTokenizer(max_words=3)(["the dog"])[0].tolist()[0][0] == 101  # [CLS]

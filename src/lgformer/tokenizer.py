@@ -53,6 +53,8 @@ class SentenceTokenizer:
     """
 
     def __init__(self, vocab: str | Path | None = None, *, max_words: int = 20) -> None:
+        if max_words < 3:
+            raise ValueError(f"max_words must be at least 3 ([CLS], a word, [SEP]): {max_words}")
         self.max_words = max_words
         self._tokenizer = _load_wordpiece(str(vocab or default_vocab_path()))
 

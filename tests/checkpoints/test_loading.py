@@ -91,6 +91,20 @@ def test_missing_and_unexpected_keys_are_named(tmp_path):
     assert "unexpected in the checkpoint (1)" in msg and "classifier.extra.weight" in msg
 
 
+def test_values_that_are_not_weight_tensors_are_named(tmp_path):
+    """A number or a 0-d tensor under a weight's name is a mismatch, not a crash."""
+    sd = make_tiny_model().state_dict()
+    sd["backbone.patch_embed.proj.weight"] = 3
+    sd["backbone.layers.0.blocks.0.attn.relative_position_bias_table"] = torch.tensor(1.0)
+    path = tmp_path / "odd.pth"
+    torch.save(sd, path)
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_checkpoint_into(make_tiny_model(), path)
+    msg = str(err.value)
+    assert "backbone.patch_embed.proj.weight: not a tensor (int)" in msg
+    assert "relative_position_bias_table: () vs" in msg
+
+
 def test_swin_size_mismatch_is_explained(tmp_path):
     path = tmp_path / "t.pth"
     torch.save(make_tiny_model().state_dict(), path)

@@ -38,7 +38,9 @@ def explain_mismatch(report: KeyReport, source: str) -> str:
 
 def likely_causes(report: KeyReport) -> list[str]:
     hints = []
-    for key, given, expected in report.wrong_shape:
+    # Hints read shapes; a value that is not a tensor (or a 0-d one) has none to read.
+    shaped = [(k, g, e) for k, g, e in report.wrong_shape if isinstance(g, tuple) and g and e]
+    for key, given, expected in shaped:
         if key.endswith("relative_position_bias_table"):
             w_ckpt = (math.isqrt(given[0]) + 1) // 2
             w_model = (math.isqrt(expected[0]) + 1) // 2
@@ -47,7 +49,7 @@ def likely_causes(report: KeyReport) -> list[str]:
                 f"(released LGFormer checkpoints use 12: preset swin_base_w12)"
             )
             break
-    for key, given, expected in report.wrong_shape:
+    for key, given, expected in shaped:
         if key == "backbone.patch_embed.proj.weight":
             sizes = [n for n, (c, _, _) in SWIN_SIZES.items() if c == given[0]]
             hints.append(

@@ -44,7 +44,10 @@ class KeyReport:
 
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
-    wrong_shape: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    # (key, checkpoint's shape, model's shape); a non-tensor value is described by a string.
+    wrong_shape: list[tuple[str, tuple[int, ...] | str, tuple[int, ...] | str]] = field(
+        default_factory=list
+    )
 
     @property
     def ok(self) -> bool:
@@ -66,8 +69,15 @@ def compare_keys(
     report.missing = [k for k in expected if k not in given and required(k)]
     report.unexpected = [k for k in given if k not in expected and required(k)]
     report.wrong_shape = [
-        (k, tuple(given[k].shape), tuple(expected[k].shape))
+        (k, _shape(given[k]), _shape(expected[k]))
         for k in expected
-        if k in given and tuple(given[k].shape) != tuple(expected[k].shape)
+        if k in given and _shape(given[k]) != _shape(expected[k])
     ]
     return report
+
+
+def _shape(value: object) -> tuple[int, ...] | str:
+    """A tensor's shape; for anything else (a checkpoint storing a number or a list under
+    a weight's name), a description that never equals a shape."""
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if shape is not None else f"not a tensor ({type(value).__name__})"
