@@ -98,6 +98,18 @@ class LGFormerConfig:
     max_words: int = 20
 
     def __post_init__(self) -> None:
+        sw, dec = self.swin, self.decoder
+        for name, value in (
+            ("swin.embed_dim", sw.embed_dim),
+            ("swin.window_size", sw.window_size),
+            ("swin.patch_size", sw.patch_size),
+            ("decoder.hidden_dim", dec.hidden_dim),
+            ("decoder.num_heads", dec.num_heads),
+            ("decoder.group_norm_groups", dec.group_norm_groups),
+            ("max_words", self.max_words),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
         n = len(self.swin.depths)
         if n != 4 or len(self.swin.num_heads) != 4 or len(self.fusion_heads) != 4:
             raise ValueError(
@@ -106,13 +118,28 @@ class LGFormerConfig:
                 f"{self.fusion_heads}"
             )
         for i, (c, h) in enumerate(zip(self.swin.stage_channels, self.fusion_heads)):
-            if c % h or self.text.hidden_size % h:
+            if h < 1 or c % h or self.text.hidden_size % h:
                 raise ValueError(
                     f"fusion_heads[{i}]={h} must divide stage width {c} and text width "
                     f"{self.text.hidden_size}"
                 )
-        if self.decoder.hidden_dim % self.decoder.group_norm_groups:
+        for i, (c, h) in enumerate(zip(sw.stage_channels, sw.num_heads)):
+            if h < 1 or c % h:
+                raise ValueError(
+                    f"swin.num_heads[{i}]={h} must divide stage width {c} (embed_dim * 2**{i})"
+                )
+        if dec.hidden_dim % dec.group_norm_groups:
             raise ValueError("decoder.hidden_dim must be a multiple of decoder.group_norm_groups")
+        if dec.hidden_dim % dec.num_heads or self.text.hidden_size % dec.num_heads:
+            raise ValueError(
+                f"decoder.num_heads={dec.num_heads} must divide decoder.hidden_dim "
+                f"{dec.hidden_dim} and the text width {self.text.hidden_size}"
+            )
+        if self.max_words > self.text.max_position_embeddings:
+            raise ValueError(
+                f"max_words={self.max_words} exceeds text.max_position_embeddings="
+                f"{self.text.max_position_embeddings}"
+            )
 
     @property
     def text_dim(self) -> int:
@@ -123,12 +150,15 @@ class LGFormerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LGFormerConfig:
-        """Inverse of ``to_dict``; unknown keys raise so typos do not pass silently."""
-        data = dict(data)
-        swin = SwinConfig(**_tupled(data.pop("swin", {})))
-        text = TextEncoderConfig(**data.pop("text", {}))
-        decoder = DecoderConfig(**data.pop("decoder", {}))
-        return cls(swin=swin, text=text, decoder=decoder, **_tupled(data))
+        """Inverse of ``to_dict``; unknown keys raise (listing the valid ones) so typos
+        do not pass silently."""
+        data = dict(_section(data, "model config", cls))
+        sections = {"swin": SwinConfig, "text": TextEncoderConfig, "decoder": DecoderConfig}
+        parts = {
+            name: kind(**_tupled(_section(data.pop(name, {}), name, kind)))
+            for name, kind in sections.items()
+        }
+        return cls(**parts, **_tupled(data))
 
     @classmethod
     def from_parity_config(cls, data: dict[str, Any]) -> LGFormerConfig:
@@ -142,6 +172,17 @@ class LGFormerConfig:
         )
         text = TextEncoderConfig(**data.get("bert", {}))
         return cls(swin=swin, text=text, fusion_heads=tuple(data.get("fusion_heads", (1,) * 4)))
+
+
+def _section(data: Any, name: str, kind: type) -> dict[str, Any]:
+    """``data`` checked to be a mapping whose keys are fields of the dataclass ``kind``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{name} must be a mapping, got {type(data).__name__}: {data!r}")
+    valid = [f.name for f in dataclasses.fields(kind)]
+    unknown = [k for k in data if k not in valid]
+    if unknown:
+        raise ValueError(f"unknown {name} key(s) {unknown}; valid keys: {valid}")
+    return data
 
 
 def _tupled(d: dict[str, Any]) -> dict[str, Any]:

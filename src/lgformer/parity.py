@@ -21,6 +21,7 @@ from lgformer.errors import LGFormerError
 from lgformer.model import LGFormer, build_lgformer
 
 TOLERANCE = 1e-4
+INPUTS = ("input.image", "input.token_ids", "input.attention_mask")
 
 
 def formula_weight(key: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -50,21 +51,45 @@ class ParityFixture:
 
     @classmethod
     def load(cls, json_path: str | Path) -> ParityFixture:
-        from safetensors.torch import load_file
+        """``NAME.json`` (or its ``NAME.safetensors`` sibling) -> the fixture.
 
+        A missing, unreadable or incomplete fixture is an ``LGFormerError``.
+        """
         json_path = Path(json_path)
+        if json_path.suffix == ".safetensors":
+            json_path = json_path.with_suffix(".json")
         tensors_path = json_path.with_suffix(".safetensors")
         for p in (json_path, tensors_path):
             if not p.is_file():
                 raise LGFormerError(f"parity fixture file not found: {p}")
-        meta = json.loads(json_path.read_text())
-        if "config" not in meta:
+        try:
+            meta = json.loads(json_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise LGFormerError(f"{json_path} is not a JSON file: {err}") from err
+        if not isinstance(meta, dict) or "config" not in meta:
             raise LGFormerError(f"{json_path} has no 'config' entry: not a parity fixture")
+        try:
+            config = LGFormerConfig.from_parity_config(meta["config"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise LGFormerError(f"{json_path}: bad or incomplete 'config': {err!r}") from err
         return cls(
-            config=LGFormerConfig.from_parity_config(meta["config"]),
-            manifest=meta.get("manifest", []),
-            tensors=load_file(str(tensors_path)),
+            config=config, manifest=meta.get("manifest", []), tensors=_load_tensors(tensors_path)
         )
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The fixture's safetensors file, which must hold the three ``input.*`` tensors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except SafetensorError as err:
+        raise LGFormerError(f"{path} is not a safetensors file: {err}") from err
+    missing = [k for k in INPUTS if k not in tensors]
+    if missing:
+        raise LGFormerError(f"{path} lacks the input tensor(s) {missing}")
+    return tensors
 
 
 def manifest_differences(model: torch.nn.Module, manifest: list[dict]) -> list[str]:
@@ -116,7 +141,10 @@ def check_fixture(json_path: str | Path) -> dict[str, float]:
             "model does not match the fixture manifest:\n  " + "\n  ".join(problems[:20])
         )
     fill_formula_weights(model)
-    ours = run_model(model, fixture.tensors)
+    try:
+        ours = run_model(model, fixture.tensors)
+    except (TypeError, ValueError) as err:  # check_inputs: the inputs do not fit the model
+        raise LGFormerError(f"{json_path}: the fixture's inputs do not fit: {err}") from err
     errors = {}
     for name, ref in fixture.tensors.items():
         if name.startswith("input."):
@@ -128,4 +156,6 @@ def check_fixture(json_path: str | Path) -> dict[str, float]:
                 f"{name}: shape {tuple(ours[name].shape)} but fixture has {tuple(ref.shape)}"
             )
         errors[name] = relative_error(ours[name], ref)
+    if not errors:
+        raise LGFormerError(f"{json_path}: the fixture holds no output.* or intermediate.* tensors")
     return errors

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from lgformer.ops import multi_scale_deformable_attention
@@ -67,3 +68,23 @@ def test_far_outside_reads_zero_and_gradients_flow():
     locations = torch.full((1, 1, 1, 1, 1, 2), 0.4, requires_grad=True)
     multi_scale_deformable_attention(value, shapes, locations, weights).sum().backward()
     assert value.grad.abs().sum() > 0 and locations.grad.abs().sum() > 0
+
+
+def test_shapes_that_do_not_fit_are_reported_before_any_work():
+    """These used to surface as a split_with_sizes, grid_sampler or view error."""
+    shapes = [(3, 5), (2, 2)]
+    value = torch.randn(2, 19, 2, 3)
+    locations = torch.rand(2, 4, 2, 2, 3, 2)
+    weights = torch.rand(2, 4, 2, 2, 3)
+    assert multi_scale_deformable_attention(value, shapes, locations, weights).shape == (2, 4, 6)
+    bad = [
+        (value[:, :-1], shapes, locations, weights),  # S != sum(H * W)
+        (value, shapes, locations[:, :, :1], weights[:, :, :1]),  # heads
+        (value, shapes + [(1, 1)], locations, weights),  # levels
+        (value, shapes, locations, weights[..., :2]),  # points
+        (value[:1], shapes, locations, weights),  # batch
+        (value, shapes, locations[..., :1], weights),  # (x, y)
+    ]
+    for args in bad:
+        with pytest.raises(ValueError, match=r"expects value \(B, S, M, D\)"):
+            multi_scale_deformable_attention(*args)

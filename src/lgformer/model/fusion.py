@@ -35,7 +35,8 @@ def pool_normalised_projection(
     the HW pixels) with attention rows that sum to one. Because the norm is affine
     per channel, ``sum_p a_p u_dp = W_d (sum_p a_p x_p - mean(x)) / std_d`` with
     ``std_d**2 = W_d Cov(x) W_d`` (the bias cancels): the same numbers for
-    ~D/L times less work. Computed in float32 (also under autocast).
+    ~D/L times less work. Computed in float32 (also under autocast), or float64 for
+    a float64 model; returned in that dtype under autocast, else in the dtype of ``x``.
 
     Args:
         attn: (B, h, L, HW) attention weights, each row summing to 1.
@@ -47,21 +48,25 @@ def pool_normalised_projection(
         (B, h, L, D/h): head ``j`` pools channels ``[j D/h, (j + 1) D/h)``.
     """
     b, heads, _, hw = attn.shape
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    # Under autocast the result stays in the compute dtype (as the training runs that
+    # made the bundled model had it); a model cast to one dtype gets that dtype back.
+    out_dtype = dtype if torch.is_autocast_enabled(x.device.type) else x.dtype
     with torch.autocast(device_type=x.device.type, enabled=False):
-        xf = x.float()
+        xf = x.to(dtype)
         centred = xf - xf.mean(1, keepdim=True)  # (B, HW, C)
-        weight = conv.weight[:, :, 0].float()  # (D, C)
+        weight = conv.weight[:, :, 0].to(dtype)  # (D, C)
         channels, dim = weight.shape[1], weight.shape[0]
         if channels * (hw + dim) < hw * dim:  # through the covariance: cheaper for wide maps
             cov = centred.transpose(1, 2) @ centred / hw  # (B, C, C)
             var = ((weight @ cov) * weight).sum(-1)  # (B, D)
         else:  # small maps (deep stages): project the pixels
             var = (centred @ weight.t()).square().mean(1)  # (B, D)
-        pooled = attn.float() @ centred.unsqueeze(1)  # (B, h, L, C)
+        pooled = attn.to(dtype) @ centred.unsqueeze(1)  # (B, h, L, C)
         per_head = weight.reshape(heads, -1, weight.shape[-1])  # (h, D/h, C)
         out = torch.einsum("bhlc,hdc->bhld", pooled, per_head)  # (B, h, L, D/h)
         scale = torch.rsqrt(var.clamp_min(0) + eps).reshape(b, heads, 1, -1)
-        return out * scale
+        return (out * scale).to(out_dtype)
 
 
 def _conv_gelu(c_in: int, c_out: int, dropout: float) -> nn.Sequential:

@@ -57,14 +57,20 @@ class LGFormer(nn.Module):
         *,
         return_intermediates: bool = False,
     ) -> LGFormerOutput:
-        """image (B, 3, H, W) normalised; token_ids, attention_mask (B, L) -> LGFormerOutput."""
-        if image.ndim != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must be (B, 3, H, W), got {tuple(image.shape)}")
-        if token_ids.shape != attention_mask.shape or token_ids.shape[0] != image.shape[0]:
-            raise ValueError(
-                f"token_ids {tuple(token_ids.shape)} and attention_mask "
-                f"{tuple(attention_mask.shape)} must both be (B, L) with B = {image.shape[0]}"
-            )
+        """image (B, 3, H, W) normalised; token_ids, attention_mask (B, L) -> LGFormerOutput.
+
+        Inputs are checked first (see ``check_inputs``): a wrong shape, dtype, device
+        or id range is a ``ValueError``/``TypeError`` naming the argument.
+        """
+        vocab_size, max_words = self._input_limits()
+        check_inputs(
+            image,
+            token_ids,
+            attention_mask,
+            vocab_size=vocab_size,
+            max_words=max_words,
+            weight=self.backbone.patch_embed.proj.weight,
+        )
         words = self.text_encoder(input_ids=token_ids, attention_mask=attention_mask)
         lang = words.last_hidden_state.transpose(1, 2)  # (B, D, L)
         mask = attention_mask.unsqueeze(-1).to(lang.dtype)  # (B, L, 1)
@@ -74,6 +80,17 @@ class LGFormer(nn.Module):
         if return_intermediates:
             return LGFormerOutput(logits, backbone=bb, pixel_decoder=pix[0])
         return LGFormerOutput(logits)
+
+    def _input_limits(self) -> tuple[int, int]:
+        """(vocab_size, max_words) of the modules themselves, not of a possibly edited config."""
+        get_embeddings = getattr(self.text_encoder, "get_input_embeddings", None)
+        embeddings = get_embeddings() if get_embeddings is not None else None
+        vocab_size = (
+            embeddings.num_embeddings
+            if isinstance(embeddings, nn.Embedding)
+            else self.config.text.vocab_size
+        )
+        return vocab_size, self.classifier.pix_dec.transformer.encoder.key_embed.num_embeddings
 
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         """Recompute Swin blocks and BERT layers in the backward pass to save memory."""
@@ -122,6 +139,108 @@ class LGFormer(nn.Module):
             if isinstance(m, MSDeformAttn):
                 m.reset_parameters()
         nn.init.normal_(self.classifier.pix_dec.transformer.level_embed)
+
+
+_ID_DTYPES = (torch.int64, torch.int32)
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: no argument, and it means CUDA
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return torch.is_autocast_enabled()
+
+
+def _check_image(image: torch.Tensor, weight: torch.Tensor) -> None:
+    """image (B, 3, H, W), floating point, B, H, W >= 1, the weights' dtype unless autocast."""
+    shape = tuple(image.shape)
+    if image.ndim != 4 or shape[1] != 3:
+        hint = " (add the batch axis: image[None])" if image.ndim == 3 else ""
+        raise ValueError(f"image must be (B, 3, H, W), got {shape}{hint}")
+    if 0 in shape:
+        raise ValueError(f"image must be (B, 3, H, W) with B, H, W >= 1, got {shape}")
+    if not image.is_floating_point():
+        raise TypeError(
+            f"image must be a floating-point tensor normalised with the ImageNet mean and "
+            f"std, got {image.dtype}"
+        )
+    if image.dtype != weight.dtype and not _autocast_enabled(image.device.type):
+        raise TypeError(
+            f"image is {image.dtype} but the model's weights are {weight.dtype}: cast the "
+            f"image (image.to({weight.dtype})) or the model, or run under torch.autocast"
+        )
+
+
+def _check_words(
+    token_ids: torch.Tensor, attention_mask: torch.Tensor, batch: int, max_words: int
+) -> None:
+    """token_ids (B, L) long/int and attention_mask (B, L), 1 <= L <= max_words."""
+    if token_ids.ndim != 2:
+        raise ValueError(f"token_ids must be (B, L), got {tuple(token_ids.shape)}")
+    if token_ids.dtype not in _ID_DTYPES:
+        raise TypeError(f"token_ids must be torch.long (or torch.int), got {token_ids.dtype}")
+    if attention_mask.shape != token_ids.shape:
+        raise ValueError(
+            f"attention_mask {tuple(attention_mask.shape)} must have the shape of token_ids "
+            f"{tuple(token_ids.shape)}: (B, L)"
+        )
+    if token_ids.shape[0] != batch:
+        raise ValueError(
+            f"token_ids and attention_mask {tuple(token_ids.shape)} must be (B, L) with the "
+            f"image's batch B = {batch}"
+        )
+    if not 1 <= token_ids.shape[1] <= max_words:
+        raise ValueError(
+            f"token_ids has {token_ids.shape[1]} word slots; this model takes 1 to "
+            f"max_words = {max_words} (the tokenizer truncates and pads to max_words)"
+        )
+
+
+def _check_word_values(
+    token_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int
+) -> None:
+    """Ids in [0, vocab_size) and a 0/1 mask: one (B, L) reduction, one device sync.
+
+    An id outside the vocabulary would be an opaque IndexError on CPU and a
+    device-side assert (a dead CUDA context) on GPU.
+    """
+    lo, hi = token_ids.aminmax()
+    not_binary = ((attention_mask != 0) & (attention_mask != 1)).any()
+    lo_, hi_, bad_mask = torch.stack([lo.long(), hi.long(), not_binary.long()]).tolist()
+    if lo_ < 0 or hi_ >= vocab_size:
+        raise ValueError(
+            f"token_ids must lie in [0, {vocab_size}) (the text encoder's vocab_size), "
+            f"got values from {lo_} to {hi_}"
+        )
+    if bad_mask:
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (word)")
+
+
+def check_inputs(
+    image: torch.Tensor,
+    token_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    vocab_size: int,
+    max_words: int,
+    weight: torch.Tensor,
+) -> None:
+    """Raises a clear error for inputs the layers would reject deep inside, or misread.
+
+    image (B, 3, H, W) floating point (``weight``'s dtype unless autocast is on);
+    token_ids (B, L) long/int in [0, vocab_size), 1 <= L <= max_words;
+    attention_mask (B, L) of 0/1 (any dtype); all on ``weight``'s device.
+    """
+    for name, t in (("image", image), ("token_ids", token_ids), ("attention_mask", attention_mask)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.device != weight.device:
+            raise ValueError(f"{name} is on {t.device} but the model is on {weight.device}")
+    _check_image(image, weight)
+    _check_words(token_ids, attention_mask, image.shape[0], max_words)
+    _check_word_values(token_ids, attention_mask, vocab_size)
 
 
 def build_lgformer(config: LGFormerConfig) -> LGFormer:

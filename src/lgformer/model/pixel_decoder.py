@@ -146,11 +146,15 @@ class PixelDecoder(nn.Module):
     def forward(
         self, features: list[torch.Tensor], text: torch.Tensor, text_mask: torch.Tensor
     ) -> PixelDecoderOutput:
-        """features: 4 stage maps (B, C_i, H_i, W_i); text (B, D, L); text_mask (B, L)."""
+        """features: 4 stage maps (B, C_i, H_i, W_i); text (B, D, L); text_mask (B, L).
+
+        Runs in the weights' dtype (float32 for the released model) even under autocast.
+        """
         device_type = features[0].device.type
+        dtype = self.mask_features.weight.dtype
         with torch.autocast(device_type=device_type, enabled=False):
-            features = [f.float() for f in features]
-            return self._forward(features, text.float(), text_mask)
+            features = [f.to(dtype) for f in features]
+            return self._forward(features, text.to(dtype), text_mask)
 
     def _forward(
         self, features: list[torch.Tensor], text: torch.Tensor, text_mask: torch.Tensor
@@ -161,11 +165,13 @@ class PixelDecoder(nn.Module):
             h, w = feat.shape[-2:]
             shapes.append((h, w))
             srcs.append(proj(feat).flatten(2).transpose(1, 2))  # (B, HW, C)
-            pos = sine_position_embedding(h, w, srcs[-1].shape[-1] // 2, device=feat.device)
+            pos = sine_position_embedding(
+                h, w, srcs[-1].shape[-1] // 2, device=feat.device, dtype=srcs[-1].dtype
+            )
             positions.append(pos.flatten(1).transpose(0, 1) + self.transformer.level_embed[k])
         src = torch.cat(srcs, 1)  # (B, S, C)
         pos = torch.cat(positions, 0).unsqueeze(0).expand(src.shape[0], -1, -1)  # (B, S, C)
-        ref = reference_points(shapes, src.shape[0], src.device)
+        ref = reference_points(shapes, src.shape[0], src.device).to(src.dtype)
         memory = self.transformer.encoder(
             src, pos, ref, shapes, text.transpose(1, 2), text_mask == 0
         )

@@ -30,8 +30,42 @@ def multi_scale_deformable_attention(
 
     Returns:
         (B, Q, M * D).
+
+    Raises:
+        ValueError: shapes that do not fit together (checked before any work).
     """
+    _check_shapes(value, spatial_shapes, sampling_locations, attention_weights)
     return _reference(value, spatial_shapes, sampling_locations, attention_weights)
+
+
+def _check_shapes(
+    value: torch.Tensor,
+    spatial_shapes: list[tuple[int, int]],
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> None:
+    """The layouts documented in ``multi_scale_deformable_attention``, in one message."""
+    v, loc, w = tuple(value.shape), tuple(sampling_locations.shape), tuple(attention_weights.shape)
+    levels = len(spatial_shapes)
+    total = sum(int(h) * int(wd) for h, wd in spatial_shapes)
+    ok = (
+        len(v) == 4
+        and len(loc) == 6
+        and loc[-1] == 2
+        and loc[0] == v[0]
+        and loc[2] == v[2]
+        and loc[3] == levels
+        and v[1] == total
+        and w == loc[:-1]
+    )
+    if not ok:
+        raise ValueError(
+            "multi_scale_deformable_attention expects value (B, S, M, D) with S = sum(H*W) "
+            f"over spatial_shapes, sampling_locations (B, Q, M, L, P, 2) with L = "
+            f"len(spatial_shapes), attention_weights (B, Q, M, L, P); got value {v}, "
+            f"spatial_shapes {[tuple(int(x) for x in s) for s in spatial_shapes]} (S = {total}), "
+            f"sampling_locations {loc}, attention_weights {w}"
+        )
 
 
 def _reference(
