@@ -1,4 +1,4 @@
-"""Training step time and peak memory of an LGFormer preset (the real ``Trainer.train_step``).
+r"""Training step time and peak memory of an LGFormer preset (the real ``Trainer.train_step``).
 
     # CPU, the synthetic benchmark's model
     python benchmarks/bench_train.py --preset synthetic_small --size 160 --batch 8 --threads 2
@@ -11,7 +11,7 @@
     python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
         --batch 16 --threads 1 --steps 12 --precision bf16 [--default-malloc]
     # GPU, the released config: fp16 and bf16, with and without gradient checkpointing
-    python benchmarks/bench_train.py --device cuda --preset swin_base_w12 --size 480 --batch 8 \\
+    python benchmarks/bench_train.py --device cuda --preset swin_base_w12 --size 480 --batch 8 \
         --precision fp16 bf16 --checkpointing off on
 
 Each combination builds a fresh model and optimizer, runs ``--warmup`` untimed

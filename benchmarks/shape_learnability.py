@@ -1,4 +1,4 @@
-"""How fast can a vision trunk learn to tell the synthetic shapes apart? (CPU, fixed time)
+r"""How fast can a vision trunk learn to tell the synthetic shapes apart? (CPU, fixed time)
 
     python benchmarks/shape_learnability.py --data data/synthetic3500 --learner lgformer \
         --budget 240 --threads 1 [--size 128] [--images 2000] [--config CONFIG]

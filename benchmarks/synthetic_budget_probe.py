@@ -1,4 +1,4 @@
-"""Train a synthetic-benchmark recipe for a fixed wall-clock budget, then score it by kind.
+r"""Train a synthetic-benchmark recipe for a fixed wall-clock budget, then score it by kind.
 
     python benchmarks/synthetic_budget_probe.py --name base --data data/synthetic3500 \
         --budget 480 --threads 1 [--size 128] [--batch 16] [--lr 1e-3] [--group 4] \
@@ -18,6 +18,16 @@ fills each batch with up to N objects of the same image instead of shuffling.
 the first three backbone stages and on the mask features label every pixel with the
 COCO category of the object under it (the synthetic shapes), against the image's
 label map (soft targets at each map's resolution).
+
+From the config the probe takes the model, ``init``, the data settings (``--data`` and
+``--size`` set the root and input size), ``optim.weight_decay``, ``pos_weight``,
+``dice_weight``, ``train_text_encoder`` and ``precision``. It does not run the trainer's
+recipe: ``--lr``, ``--batch`` and the time-based schedule replace ``optim.lr``,
+``batch_size`` and ``epochs``; gradients are clipped at 1.0; the bundled config's
+vision-only warm start (``optim.category_warmup_steps``) and stage-mask loss
+(``optim.stage_mask_loss_weight``) are not applied; and ``--aux-weight`` (0 by default)
+replaces ``optim.category_loss_weight``. A shape warm start can be given as Swin weights
+(``--set init.swin=FILE``, from ``shape_learnability.py --save-swin``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Split the attribute sentences of a synthetic evaluation by the attribute words they use.
+r"""Split the attribute sentences of a synthetic evaluation by the attribute words they use.
 
     lgformer evaluate ... --dataset synthetic --split val --per-sample val.csv
     python benchmarks/synthetic_by_attribute_words.py --data data/synthetic3500 \

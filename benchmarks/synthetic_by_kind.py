@@ -1,4 +1,4 @@
-"""Split an evaluation of the synthetic benchmark by expression kind.
+r"""Split an evaluation of the synthetic benchmark by expression kind.
 
     lgformer evaluate ... --dataset synthetic --split val --per-sample val.csv
     python benchmarks/synthetic_by_kind.py --data data/synthetic3500 --per-sample val.csv \

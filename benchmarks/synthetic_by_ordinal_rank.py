@@ -1,4 +1,4 @@
-"""Split the ordinal sentences of a synthetic evaluation by the rank they ask for.
+r"""Split the ordinal sentences of a synthetic evaluation by the rank they ask for.
 
     lgformer evaluate ... --dataset synthetic --split val --per-sample val.csv
     python benchmarks/synthetic_by_ordinal_rank.py --data data/synthetic3500 \

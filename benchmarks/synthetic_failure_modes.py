@@ -1,4 +1,4 @@
-"""How a model fails on the synthetic benchmark: the wrong object, several objects, or a poor mask.
+r"""How a model fails on the synthetic benchmark: the wrong object, several objects, or a poor mask.
 
     python benchmarks/synthetic_failure_modes.py --data data/synthetic3500 \
         [--checkpoint src/lgformer/weights/synthetic_small.safetensors] [--split val] \

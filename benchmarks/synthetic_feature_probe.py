@@ -1,4 +1,4 @@
-"""Linear probes: does a model's feature map know each object's shape, colour and size?
+r"""Linear probes: does a model's feature map know each object's shape, colour and size?
 
     python benchmarks/synthetic_feature_probe.py --data data/synthetic3500 \
         [--checkpoint src/lgformer/weights/synthetic_small.safetensors] [--random] \

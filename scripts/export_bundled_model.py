@@ -1,4 +1,4 @@
-"""Export a training checkpoint as the bundled model (fp16 safetensors without MiniLM).
+r"""Export a training checkpoint as the bundled model (fp16 safetensors without MiniLM).
 
     python scripts/export_bundled_model.py runs/synthetic_bundled/best.pt \
         src/lgformer/weights/synthetic_small.safetensors
