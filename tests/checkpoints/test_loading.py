@@ -78,15 +78,19 @@ def test_wrong_window_names_keys_and_cause(tmp_path):
     assert "window 4" in msg and "window 7" in msg
 
 
+def _mismatch_message(state_dict: dict, path) -> str:
+    """Saves ``state_dict`` to ``path``; the error of loading it into the tiny model."""
+    torch.save(state_dict, path)
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_checkpoint_into(make_tiny_model(), path)
+    return str(err.value)
+
+
 def test_missing_and_unexpected_keys_are_named(tmp_path):
     sd = make_tiny_model().state_dict()
     del sd["classifier.txt_proj.weight"]
     sd["classifier.extra.weight"] = torch.zeros(3)
-    path = tmp_path / "broken.pth"
-    torch.save(sd, path)
-    with pytest.raises(CheckpointMismatchError) as err:
-        load_checkpoint_into(make_tiny_model(), path)
-    msg = str(err.value)
+    msg = _mismatch_message(sd, tmp_path / "broken.pth")
     assert "missing from the checkpoint (1)" in msg and "classifier.txt_proj.weight" in msg
     assert "unexpected in the checkpoint (1)" in msg and "classifier.extra.weight" in msg
 
@@ -96,11 +100,7 @@ def test_values_that_are_not_weight_tensors_are_named(tmp_path):
     sd = make_tiny_model().state_dict()
     sd["backbone.patch_embed.proj.weight"] = 3
     sd["backbone.layers.0.blocks.0.attn.relative_position_bias_table"] = torch.tensor(1.0)
-    path = tmp_path / "odd.pth"
-    torch.save(sd, path)
-    with pytest.raises(CheckpointMismatchError) as err:
-        load_checkpoint_into(make_tiny_model(), path)
-    msg = str(err.value)
+    msg = _mismatch_message(sd, tmp_path / "odd.pth")
     assert "backbone.patch_embed.proj.weight: not a tensor (int)" in msg
     assert "relative_position_bias_table: () vs" in msg
 
