@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lgformer.model.autocast import autocast_enabled
+
 
 class InstanceNorm1d(nn.Module):
     """Affine-free instance norm over the last axis of (B, C, N).
@@ -51,7 +53,7 @@ def pool_normalised_projection(
     dtype = torch.promote_types(x.dtype, torch.float32)
     # Under autocast the result stays in the compute dtype (as the training runs that
     # made the bundled model had it); a model cast to one dtype gets that dtype back.
-    out_dtype = dtype if torch.is_autocast_enabled(x.device.type) else x.dtype
+    out_dtype = dtype if autocast_enabled(x.device.type) else x.dtype
     with torch.autocast(device_type=x.device.type, enabled=False):
         xf = x.to(dtype)
         centred = xf - xf.mean(1, keepdim=True)  # (B, HW, C)

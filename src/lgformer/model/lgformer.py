@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lgformer.config import LGFormerConfig
+from lgformer.model.autocast import autocast_enabled
 from lgformer.model.backbone import BackboneOutput, LanguageGuidedSwin
 from lgformer.model.mask_decoder import LGFormerHead
 from lgformer.model.pixel_decoder import PixelDecoderOutput
@@ -144,15 +145,6 @@ class LGFormer(nn.Module):
 _ID_DTYPES = (torch.int64, torch.int32)
 
 
-def _autocast_enabled(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4: no argument, and it means CUDA
-        if device_type == "cpu":
-            return torch.is_autocast_cpu_enabled()
-        return torch.is_autocast_enabled()
-
-
 def _check_image(image: torch.Tensor, weight: torch.Tensor) -> None:
     """image (B, 3, H, W), floating point, B, H, W >= 1, the weights' dtype unless autocast."""
     shape = tuple(image.shape)
@@ -166,7 +158,7 @@ def _check_image(image: torch.Tensor, weight: torch.Tensor) -> None:
             f"image must be a floating-point tensor normalised with the ImageNet mean and "
             f"std, got {image.dtype}"
         )
-    if image.dtype != weight.dtype and not _autocast_enabled(image.device.type):
+    if image.dtype != weight.dtype and not autocast_enabled(image.device.type):
         raise TypeError(
             f"image is {image.dtype} but the model's weights are {weight.dtype}: cast the "
             f"image (image.to({weight.dtype})) or the model, or run under torch.autocast"
