@@ -542,7 +542,7 @@ class Trainer:
         optimizer's hyperparameters (lr, weight decay, betas, eps) are this run's config's;
         a checkpoint of another model, data or batch size is refused."""
         ckpt = load_checkpoint(path)
-        self._check_resumable(ckpt, path)
+        changes = self._check_resumable(ckpt, path)
         self.model.load_state_dict(ckpt["model"])
         if self.category_heads is not None:
             if ckpt.get("category_heads") is None:
@@ -601,16 +601,18 @@ class Trainer:
             f"resumed from {path}: epoch {self.epoch + 1}, batch {self.step_in_epoch}/"
             f"{self.iters_per_epoch}, step {self.step}"
         )
-        changes = config_changes(ckpt.get("config") or {}, self.cfg.to_dict())
         if changes:
             self.logger.info(
                 "config changed since that checkpoint (this run's values apply): "
                 + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
             )
 
-    def _check_resumable(self, ckpt: dict[str, Any], path: str | Path) -> None:
+    def _check_resumable(
+        self, ckpt: dict[str, Any], path: str | Path
+    ) -> dict[str, tuple[Any, Any]]:
         """Refuses a checkpoint this run cannot continue: a model file, another model, or
-        another data order (dataset, split, batch size, training set size)."""
+        another data order (dataset, split, batch size, training set size). Returns the
+        config changes since the checkpoint (``config_changes``), all of them allowed."""
         missing = [key for key in TRAINING_KEYS if key not in ckpt]
         if missing:
             raise LGFormerError(
@@ -638,6 +640,7 @@ class Trainer:
                 f"{path} was trained on {samples} samples per epoch, this run's training set "
                 f"has {self.sampler.num_samples}; resume on the same data, {restart}"
             )
+        return changes
 
 
 def config_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
