@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 from lgformer.errors import LGFormerError
+from lgformer.evaluation.distributed import leave_process_group
 
 
 @dataclass(frozen=True)
@@ -75,18 +76,9 @@ def init_distributed(info: DistInfo, device: torch.device, *, timeout_min: int =
 
 
 def cleanup_distributed(*, wait_for_peers: bool = False) -> None:
-    """Leave the process group (no-op without one).
-
-    ``wait_for_peers`` (a run that ended normally): first meet every process at
-    a barrier, so that no process tears down its connections while another still
-    uses them; rank 0 is often still writing files when the others finish, and
-    an unsynchronised teardown can abort it after the work is done. After an
-    error the peers may never arrive, so the group is destroyed at once.
-    """
-    if dist.is_available() and dist.is_initialized():
-        if wait_for_peers:
-            dist.barrier()
-        dist.destroy_process_group()
+    """Leave the process group (no-op without one); ``wait_for_peers`` after a run that
+    ended normally (see ``lgformer.evaluation.distributed.leave_process_group``)."""
+    leave_process_group(wait_for_peers=wait_for_peers)
 
 
 def barrier() -> None:

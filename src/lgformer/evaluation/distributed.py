@@ -51,17 +51,26 @@ def init_distributed(device: str) -> ProcessInfo:
     return ProcessInfo(dist.get_rank(), dist.get_world_size(), local_rank, owns_group=True)
 
 
-def shutdown_distributed(process: ProcessInfo, *, wait_for_peers: bool = False) -> None:
-    """Destroy the process group if ``init_distributed`` created it for ``process``.
+def leave_process_group(*, wait_for_peers: bool) -> None:
+    """Destroy the default process group (no-op without one); training and evaluation.
 
-    ``wait_for_peers`` (the evaluation ended normally) meets the other processes
-    at a barrier first: rank 0 writes the reports after the others are done, and
-    tearing the group down unsynchronised can abort it once its work is finished.
+    ``wait_for_peers`` (the work ended normally) first meets every process at a
+    barrier, so that none tears down its connections while another still uses them:
+    rank 0 is often still writing files when the others finish, and an
+    unsynchronised teardown can abort it after its work is done. After an error
+    the peers may never arrive, so the group is destroyed at once.
     """
-    if process.owns_group and dist.is_initialized():
+    if dist.is_available() and dist.is_initialized():
         if wait_for_peers:
             dist.barrier()
         dist.destroy_process_group()
+
+
+def shutdown_distributed(process: ProcessInfo, *, wait_for_peers: bool = False) -> None:
+    """Destroy the process group if ``init_distributed`` created it for ``process``
+    (``leave_process_group``; ``wait_for_peers`` once the evaluation is done)."""
+    if process.owns_group:
+        leave_process_group(wait_for_peers=wait_for_peers)
 
 
 def shard_bounds(num_samples: int, rank: int, world_size: int) -> tuple[int, int]:
