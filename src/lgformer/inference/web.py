@@ -185,9 +185,7 @@ def make_handler(
                 self._send_json(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
                 return
             if length > MAX_BODY_BYTES:
-                self.close_connection = True  # the unread body must not be parsed as a request
-                if length <= MAX_DRAIN_BYTES:
-                    self._discard(length)
+                self._close_after_body(length)
                 message = f"request of {length} bytes is over the {MAX_BODY_BYTES}-byte limit"
                 self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message})
                 return
@@ -239,9 +237,15 @@ def make_handler(
                 self.close_connection = True
                 return
             if length > 0:
-                self.close_connection = True
-                if length <= MAX_DRAIN_BYTES:
-                    self._discard(length)
+                self._close_after_body(length)
+
+        def _close_after_body(self, length: int) -> None:
+            """For a body of ``length`` bytes that will not be read: closes the connection
+            after the answer (the body must not be parsed as the next request), first
+            draining a body of up to ``MAX_DRAIN_BYTES`` so the client sees that answer."""
+            self.close_connection = True
+            if length <= MAX_DRAIN_BYTES:
+                self._discard(length)
 
         def send_error(
             self, code: int, message: str | None = None, explain: str | None = None
