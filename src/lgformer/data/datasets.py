@@ -13,6 +13,11 @@ the training dataset with ``categories`` also::
 
     categories      (S, S) int64 category label of every pixel (0 = background)
 
+and, when the categories carry instance orders (``with_orders``)::
+
+    instances       (S, S) int64 object of every pixel (0 = background, 1 + i object i)
+    instance_order  (N_max, T) int64 object i's rank class per order task (-1: no object)
+
 and the evaluation dataset with ``keep_original=True`` also::
 
     orig_mask       (H, W) bool at the image's own resolution (sizes differ per sample)
@@ -112,7 +117,8 @@ class ReferTrainDataset(Dataset):
         seed: the base seed of the sentence draws.
         shuffle_sentences: permute the sentence assignment across samples per epoch.
         categories: when given, items also carry the image's per-pixel category labels
-            (the auxiliary category loss).
+            (the auxiliary category loss), and with its orders loaded ``instances`` and
+            ``instance_order`` (the auxiliary instance-order loss).
         cache_decoded: keep every resized image, target and label map in memory after
             its first use (3 S^2 bytes per image, S^2 per label map and per object), so
             later epochs skip decoding, rasterising and resizing. Items are the same
@@ -139,6 +145,8 @@ class ReferTrainDataset(Dataset):
         # targets per ref (filled on first use; each loader worker holds its own).
         self._images: dict[int, np.ndarray] = {}
         self._label_maps: dict[int, np.ndarray] = {}
+        self._instance_maps: dict[int, np.ndarray] = {}
+        self._max_objects = 0 if categories is None else categories.max_objects
         self._targets: dict[int, np.ndarray] = {}
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._perm: tuple[int, np.ndarray] | None = None  # (epoch, permutation) cache
@@ -186,6 +194,8 @@ class ReferTrainDataset(Dataset):
         if self.categories is not None:
             labels = self._cached(self._label_maps, ref.image_id, lambda: self._label_map(ref))
             item["categories"] = torch.from_numpy(labels.astype(np.int64, copy=False))
+            if self.categories.orders is not None:
+                item.update(self._order_fields(ref))
         item["index"] = index
         return item
 
@@ -199,6 +209,23 @@ class ReferTrainDataset(Dataset):
         if value is None:
             value = store[key] = make()
         return value
+
+    def _order_fields(self, ref: ReferRef) -> dict[str, torch.Tensor]:
+        """``instances`` (S, S) int64 (0 background, 1 + i object i) and ``instance_order``
+        (N_max, T) int64 (-1 padded rows) of ``ref``'s image."""
+        assert self.categories is not None
+        instances = self._cached(
+            self._instance_maps,
+            ref.image_id,
+            lambda: self.categories.instance_map(  # type: ignore[union-attr]
+                ref.image_id, ref.height, ref.width, self.image_size
+            ).astype(np.uint8),
+        )
+        table = self.categories.order_table(ref.image_id, self._max_objects)
+        return {
+            "instances": torch.from_numpy(instances.astype(np.int64)),
+            "instance_order": torch.from_numpy(table),
+        }
 
     def _label_map(self, ref: ReferRef) -> np.ndarray:
         """(S, S) int64 category labels of ``ref``'s image; uint8 (an eighth of the memory)

@@ -27,26 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgformer.engine.labels import soft_labels
+from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.model import LGFormer
-
-
-def soft_labels(labels: torch.Tensor, size: tuple[int, int], num_labels: int) -> torch.Tensor:
-    """Per-cell label frequencies: (B, S, S) int64 -> (B, K, h, w) float32 that sums to 1
-    over K in every cell (``adaptive_avg_pool2d`` of the one-hot map, without building it
-    when S is a multiple of h and w)."""
-    b, s_h, s_w = labels.shape
-    h, w = size
-    if s_h % h or s_w % w:
-        onehot = F.one_hot(labels, num_labels).permute(0, 3, 1, 2).float()
-        return F.adaptive_avg_pool2d(onehot, size)
-    rows = torch.arange(s_h, device=labels.device) // (s_h // h)
-    cols = torch.arange(s_w, device=labels.device) // (s_w // w)
-    cell = rows[:, None] * w + cols[None, :]  # (S, S)
-    index = (labels * (h * w) + cell).flatten(1)  # (B, S*S)
-    counts = torch.zeros(b, num_labels * h * w, device=labels.device)
-    counts.scatter_add_(1, index, torch.ones_like(index, dtype=counts.dtype))
-    return counts.view(b, num_labels, h, w) / ((s_h // h) * (s_w // w))
 
 
 class CategoryHeads(nn.Module):
@@ -76,32 +60,40 @@ class CategoryHeads(nn.Module):
 @dataclass
 class TrainingOutput:
     """mask_logits: the LGFormer's outputs (None in a vision-only step);
-    category_loss, stage_mask_loss: float32 scalars (None without their heads)."""
+    category_loss, stage_mask_loss, order_loss: float32 scalars (None without their heads)."""
 
     mask_logits: list[torch.Tensor] | None
     category_loss: torch.Tensor | None
     stage_mask_loss: torch.Tensor | None = None
+    order_loss: torch.Tensor | None = None
 
 
 class TrainingModel(nn.Module):
     """What the trainer runs and DDP wraps: the LGFormer and its optional auxiliary heads
-    (category heads, stage-mask heads)."""
+    (category heads, stage-mask heads, instance-order heads)."""
 
     def __init__(
         self,
         model: LGFormer,
         heads: CategoryHeads | None = None,
         stage_heads: StageMaskHeads | None = None,
+        order_heads: OrderHeads | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.heads = heads
         self.stage_heads = stage_heads
+        self.order_heads = order_heads
 
     @staticmethod
     def head_channels(model: LGFormer) -> list[int]:
         """Channels of the maps the heads read: backbone stages 1-3, then mask features."""
         return [*model.config.swin.stage_channels[:3], model.config.decoder.hidden_dim]
+
+    @staticmethod
+    def order_head_channels(model: LGFormer) -> list[int]:
+        """Channels of the maps the order heads read: backbone stages 3-4, mask features."""
+        return [*model.config.swin.stage_channels[2:4], model.config.decoder.hidden_dim]
 
     def forward(
         self,
@@ -110,24 +102,38 @@ class TrainingModel(nn.Module):
         attention_mask: torch.Tensor,
         categories: torch.Tensor | None = None,
         target: torch.Tensor | None = None,
+        instances: torch.Tensor | None = None,
+        instance_order: torch.Tensor | None = None,
         *,
         visual_only: bool = False,
     ) -> TrainingOutput:
         """image (B, 3, S, S); token_ids, attention_mask (B, L); categories (B, S, S) int64
         or None (then no category loss is computed); target (B, S, S), the referred
-        object's mask, or None (then no stage-mask loss). ``visual_only`` runs the Swin
-        path alone and returns only the category loss of stages 1-3."""
+        object's mask, or None (then no stage-mask loss); instances (B, S, S) and
+        instance_order (B, N, T) int64, or None (then no order loss). ``visual_only`` runs
+        the Swin path alone and returns only the category loss of stages 1-3 (and the
+        order loss of stages 3-4)."""
+        with_orders = (
+            self.order_heads is not None and instances is not None and instance_order is not None
+        )
         if visual_only:
             if self.heads is None or categories is None:
                 raise ValueError("a vision-only step needs category heads and 'categories'")
-            maps = self.model.backbone.visual_features(image, stages=3)
-            return TrainingOutput(None, self.heads(maps, categories))
+            maps = self.model.backbone.visual_features(image, stages=4 if with_orders else 3)
+            order_loss = None
+            if with_orders:
+                assert self.order_heads is not None
+                order_loss = self.order_heads(maps[2:4], instances, instance_order)
+            return TrainingOutput(None, self.heads(maps[:3], categories), order_loss=order_loss)
         with_categories = self.heads is not None and categories is not None
         with_stages = self.stage_heads is not None and target is not None
         out = self.model(
-            image, token_ids, attention_mask, return_intermediates=with_categories or with_stages
+            image,
+            token_ids,
+            attention_mask,
+            return_intermediates=with_categories or with_stages or with_orders,
         )
-        category_loss = stage_mask_loss = None
+        category_loss = stage_mask_loss = order_loss = None
         if with_categories:
             assert self.heads is not None and categories is not None
             assert out.backbone is not None and out.pixel_decoder is not None
@@ -137,4 +143,9 @@ class TrainingModel(nn.Module):
             assert self.stage_heads is not None and target is not None
             assert out.backbone is not None
             stage_mask_loss = self.stage_heads(out.backbone.features, target)
-        return TrainingOutput(out.mask_logits, category_loss, stage_mask_loss)
+        if with_orders:
+            assert self.order_heads is not None
+            assert out.backbone is not None and out.pixel_decoder is not None
+            maps = [*out.backbone.features[2:4], out.pixel_decoder.mask_features]
+            order_loss = self.order_heads(maps, instances, instance_order)
+        return TrainingOutput(out.mask_logits, category_loss, stage_mask_loss, order_loss)

@@ -126,6 +126,10 @@ class OptimConfig:
     # Auxiliary stage-mask loss (engine/stage_mask_loss.py), training only: 1x1 heads on
     # the four fused backbone maps predict the referred object; 0 is the released recipe.
     stage_mask_loss_weight: float = 0.0
+    # Auxiliary instance-order loss (engine/order_loss.py), training only: 1x1 heads on
+    # backbone stages 3-4 and the mask features label every object with its rank from each
+    # side within each attribute group (also in the warm start); 0 is the released recipe.
+    order_loss_weight: float = 0.0
 
     @property
     def uses_categories(self) -> bool:
@@ -196,6 +200,8 @@ class TrainConfig:
             raise LGFormerError("optim.lr_warmup_steps must be >= 0")
         if self.optim.stage_mask_loss_weight < 0:
             raise LGFormerError("optim.stage_mask_loss_weight must be >= 0")
+        if self.optim.order_loss_weight < 0:
+            raise LGFormerError("optim.order_loss_weight must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
         self._validate_ranges()

@@ -49,6 +49,7 @@ from lgformer.engine.distributed import (
 from lgformer.engine.logger import RunLogger
 from lgformer.engine.loss import deep_supervision_loss
 from lgformer.engine.optimizer import build_optimizer
+from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.precision import resolve_precision
 from lgformer.engine.rng import get_rng_state, set_rng_state
 from lgformer.engine.sampler import ResumableSampler
@@ -130,6 +131,7 @@ class Trainer:
         self.stage_heads = None
         if cfg.optim.stage_mask_loss_weight:
             self.stage_heads = StageMaskHeads(model.config.swin.stage_channels).to(device)
+        self.order_heads = self._build_order_heads(model, train_set)
         self.optimizer = build_optimizer(
             model,
             lr=cfg.optim.lr,
@@ -140,7 +142,7 @@ class Trainer:
             train_text_encoder=cfg.optim.train_text_encoder,
             fused=cfg.optim.fused,
         )
-        for heads in (self.category_heads, self.stage_heads):
+        for heads in (self.category_heads, self.stage_heads, self.order_heads):
             if heads is not None:
                 self.optimizer.add_param_group(
                     {
@@ -150,7 +152,9 @@ class Trainer:
                     }
                 )
         self.train_model = wrap_ddp(
-            TrainingModel(model, self.category_heads, self.stage_heads), info, device
+            TrainingModel(model, self.category_heads, self.stage_heads, self.order_heads),
+            info,
+            device,
         )
         self.clip_params = [p for p in self.train_model.parameters() if p.requires_grad]
         total_steps = self.iters_per_epoch * cfg.optim.epochs
@@ -189,6 +193,18 @@ class Trainer:
         self.logger = RunLogger(
             self.out_dir / "tensorboard", enabled=info.is_main, tensorboard=cfg.output.tensorboard
         )
+
+    def _build_order_heads(self, model: nn.Module, train_set: Dataset) -> OrderHeads | None:
+        if not self.cfg.optim.order_loss_weight:
+            return None
+        categories = getattr(train_set, "categories", None)
+        if categories is None or categories.orders is None:
+            raise LGFormerError(
+                "optim.order_loss_weight needs instance-order labels, which this training "
+                "set does not provide"
+            )
+        channels = TrainingModel.order_head_channels(model)
+        return OrderHeads(channels, categories.num_order_tasks).to(self.device)
 
     def _build_category_heads(self, train_set: Dataset) -> CategoryHeads | None:
         if not self.cfg.optim.uses_categories:
@@ -371,6 +387,10 @@ class Trainer:
         categories = None  # (B, S, S) int64, only for the steps that use them
         if warming or optim.category_loss_weight:
             categories = batch["categories"].to(self.device, non_blocking=True)
+        instances = instance_order = None  # (B, S, S), (B, N, T) int64 with the order loss
+        if optim.order_loss_weight:
+            instances = batch["instances"].to(self.device, non_blocking=True)
+            instance_order = batch["instance_order"].to(self.device, non_blocking=True)
 
         # Vision-only steps use the Swin alone: they all-reduce its gradients themselves
         # (average_gradients) instead of DDP's buckets full of zeros.
@@ -384,11 +404,15 @@ class Trainer:
                 attention_mask,
                 categories,
                 target,  # read only by stage-mask heads, which exist only when weighted
+                instances,
+                instance_order,
                 visual_only=warming,
             )
         if out.mask_logits is None:  # vision-only warm-start step
             assert out.category_loss is not None
             loss = out.category_loss
+            if out.order_loss is not None:
+                loss = loss + optim.order_loss_weight * out.order_loss
         else:
             loss = deep_supervision_loss(
                 out.mask_logits, target, pos_weight=optim.pos_weight, dice_weight=optim.dice_weight
@@ -397,6 +421,8 @@ class Trainer:
                 loss = loss + optim.category_loss_weight * out.category_loss
             if out.stage_mask_loss is not None:
                 loss = loss + optim.stage_mask_loss_weight * out.stage_mask_loss
+            if out.order_loss is not None:
+                loss = loss + optim.order_loss_weight * out.order_loss
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
         mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
         value = float(mean_loss)
@@ -516,6 +542,7 @@ class Trainer:
                 None if self.category_heads is None else self.category_heads.state_dict()
             ),
             "stage_heads": None if self.stage_heads is None else self.stage_heads.state_dict(),
+            "order_heads": None if self.order_heads is None else self.order_heads.state_dict(),
         }
 
     def save(self, name: str, *, best: bool = False) -> Path:
@@ -559,6 +586,13 @@ class Trainer:
                     "(optim.stage_mask_loss_weight); resume with the same config"
                 )
             self.stage_heads.load_state_dict(ckpt["stage_heads"])
+        if self.order_heads is not None:
+            if ckpt.get("order_heads") is None:
+                raise LGFormerError(
+                    f"{path} was trained without the instance-order heads this run uses "
+                    "(optim.order_loss_weight); resume with the same config"
+                )
+            self.order_heads.load_state_dict(ckpt["order_heads"])
         settings = [
             {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
         ]
