@@ -15,7 +15,7 @@ from lgformer.engine.run import run_training
 from lgformer.engine.trainer import Trainer
 from lgformer.errors import LGFormerError
 
-from .tiny_data import squares_factory, tiny_config
+from .tiny_data import assert_resume_is_exact, squares_factory, tiny_config
 
 
 def _labels() -> torch.Tensor:
@@ -146,17 +146,8 @@ def test_epochs_inside_the_warm_start_are_not_validated(tmp_path, monkeypatch) -
 
 def test_resume_with_category_heads_is_exact(tmp_path) -> None:
     data = squares_factory(n_train=8, n_val=2, size=32, categories=True)
-    full = run_training(tiny_config(tmp_path / "full", *CATEGORY_RUN), datasets=data)
-    out = tmp_path / "parts"
-    run_training(tiny_config(out, *CATEGORY_RUN, "max_steps=2"), datasets=data)  # in warm start
-    run_training(tiny_config(out, *CATEGORY_RUN, "max_steps=5"), datasets=data)
-    resumed = run_training(tiny_config(out, *CATEGORY_RUN), datasets=data)
-    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(out / "last.pt")
-    for key, value in a["model"].items():
-        assert torch.equal(value, b["model"][key]), key
-    for key, value in a["category_heads"].items():
-        assert torch.equal(value, b["category_heads"][key]), key
-    assert resumed.loss_history == full.loss_history[5:]
+    # Stopped in the warm start (step 2) and in the referring steps (step 5).
+    assert_resume_is_exact(tmp_path, CATEGORY_RUN, data, (2, 5), "category_heads")
 
 
 def test_warm_start_alone_leaves_referring_steps_plain(tmp_path, monkeypatch) -> None:

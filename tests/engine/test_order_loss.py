@@ -8,12 +8,11 @@ import torch.nn.functional as F
 
 from lgformer.data.instance_order import ORDER_CLASSES
 from lgformer.engine.category_loss import CategoryHeads, TrainingModel
-from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.order_loss import OrderHeads, order_targets
 from lgformer.engine.run import run_training
 from lgformer.errors import LGFormerError
 
-from .tiny_data import squares_factory, tiny_config
+from .tiny_data import assert_resume_is_exact, squares_factory, tiny_config, train_with_heads
 
 TASKS = 8
 
@@ -107,13 +106,7 @@ ORDER_RUN = ("optim.order_loss_weight=0.5", "optim.category_warmup_steps=3")
 
 def test_training_with_the_order_loss_keeps_it_out_of_the_model(tmp_path) -> None:
     data = squares_factory(n_train=8, n_val=2, size=32, orders=True)
-    trainer = run_training(tiny_config(tmp_path / "run", *ORDER_RUN), datasets=data)
-    assert trainer.step == 8 and all(map(torch.isfinite, torch.tensor(trainer.loss_history)))
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert set(ckpt["order_heads"]) == {
-        f"heads.{i}.{p}" for i in range(3) for p in ("weight", "bias")
-    }
-    assert not any("heads." in key for key in ckpt["model"])
+    trainer = train_with_heads(tmp_path, ORDER_RUN, data, "order_heads", 3)
     # The loss is part of the objective: the same run without it has other losses.
     plain = run_training(
         tiny_config(tmp_path / "plain", "optim.category_warmup_steps=3"),
@@ -124,16 +117,8 @@ def test_training_with_the_order_loss_keeps_it_out_of_the_model(tmp_path) -> Non
 
 def test_resume_with_order_heads_is_exact(tmp_path) -> None:
     data = squares_factory(n_train=8, n_val=2, size=32, orders=True)
-    full = run_training(tiny_config(tmp_path / "full", *ORDER_RUN), datasets=data)
-    out = tmp_path / "parts"
-    run_training(tiny_config(out, *ORDER_RUN, "max_steps=2"), datasets=data)  # in warm start
-    run_training(tiny_config(out, *ORDER_RUN, "max_steps=5"), datasets=data)
-    resumed = run_training(tiny_config(out, *ORDER_RUN), datasets=data)
-    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(out / "last.pt")
-    for part in ("model", "order_heads"):
-        for key, value in a[part].items():
-            assert torch.equal(value, b[part][key]), key
-    assert resumed.loss_history == full.loss_history[5:]
+    # Stopped in the warm start (step 2) and in the referring steps (step 5).
+    assert_resume_is_exact(tmp_path, ORDER_RUN, data, (2, 5), "order_heads")
 
 
 def test_order_loss_needs_labels_heads_in_the_checkpoint_and_a_valid_weight(tmp_path) -> None:

@@ -7,12 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from lgformer.engine.category_loss import TrainingModel
-from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.run import run_training
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.errors import LGFormerError
 
-from .tiny_data import squares_factory, tiny_config
+from .tiny_data import assert_resume_is_exact, squares_factory, tiny_config, train_with_heads
 
 
 def _target() -> torch.Tensor:
@@ -76,13 +75,7 @@ STAGE_RUN = ("optim.stage_mask_loss_weight=0.5",)
 
 def test_training_with_the_stage_mask_loss_keeps_it_out_of_the_model(tmp_path) -> None:
     data = squares_factory(n_train=8, n_val=2, size=32)
-    trainer = run_training(tiny_config(tmp_path / "run", *STAGE_RUN), datasets=data)
-    assert trainer.step == 8 and all(map(torch.isfinite, torch.tensor(trainer.loss_history)))
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert set(ckpt["stage_heads"]) == {
-        f"heads.{i}.{p}" for i in range(4) for p in ("weight", "bias")
-    }
-    assert not any("heads." in key for key in ckpt["model"])
+    trainer = train_with_heads(tmp_path, STAGE_RUN, data, "stage_heads", 4)
     # The loss is part of the objective: the same run without it has other losses.
     plain = run_training(tiny_config(tmp_path / "plain"), datasets=data)
     assert plain.loss_history[0] < trainer.loss_history[0]
@@ -90,15 +83,7 @@ def test_training_with_the_stage_mask_loss_keeps_it_out_of_the_model(tmp_path) -
 
 def test_resume_with_stage_mask_heads_is_exact(tmp_path) -> None:
     data = squares_factory(n_train=8, n_val=2, size=32)
-    full = run_training(tiny_config(tmp_path / "full", *STAGE_RUN), datasets=data)
-    out = tmp_path / "parts"
-    run_training(tiny_config(out, *STAGE_RUN, "max_steps=3"), datasets=data)
-    resumed = run_training(tiny_config(out, *STAGE_RUN), datasets=data)
-    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(out / "last.pt")
-    for part in ("model", "stage_heads"):
-        for key, value in a[part].items():
-            assert torch.equal(value, b[part][key]), key
-    assert resumed.loss_history == full.loss_history[3:]
+    assert_resume_is_exact(tmp_path, STAGE_RUN, data, (3,), "stage_heads")
 
 
 def test_resuming_a_plain_checkpoint_with_stage_heads_is_refused(tmp_path) -> None:

@@ -168,3 +168,38 @@ def assert_same_training_state(a: dict[str, Any], b: dict[str, Any]) -> None:
     for pid, st in a["optimizer"]["state"].items():
         assert torch.equal(st["exp_avg_sq"], b["optimizer"]["state"][pid]["exp_avg_sq"])
     assert a["metrics"] == b["metrics"] and a["best_iou"] == b["best_iou"]
+
+
+def assert_resume_is_exact(
+    tmp_path: Path, overrides: tuple[str, ...], datasets, stops: tuple[int, ...], heads: str
+) -> None:
+    """A run stopped at each of ``stops`` steps and resumed ends with the weights, ``heads``
+    (a checkpoint key) and later losses of the same run trained in one go."""
+    from lgformer.engine.checkpoint import load_checkpoint
+    from lgformer.engine.run import run_training
+
+    full = run_training(tiny_config(tmp_path / "full", *overrides), datasets=datasets)
+    out = tmp_path / "parts"
+    for stop in stops:
+        run_training(tiny_config(out, *overrides, f"max_steps={stop}"), datasets=datasets)
+    resumed = run_training(tiny_config(out, *overrides), datasets=datasets)
+    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(out / "last.pt")
+    for part in ("model", heads):
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), f"{part}: {key}"
+    assert resumed.loss_history == full.loss_history[stops[-1] :]
+
+
+def train_with_heads(tmp_path: Path, overrides: tuple[str, ...], datasets, heads: str, count: int):
+    """Trains 8 steps into ``tmp_path / "run"`` and checks that the checkpoint saves ``count``
+    auxiliary 1x1 heads under ``heads`` and keeps them out of the model; returns the trainer."""
+    from lgformer.engine.checkpoint import load_checkpoint
+    from lgformer.engine.run import run_training
+
+    trainer = run_training(tiny_config(tmp_path / "run", *overrides), datasets=datasets)
+    assert trainer.step == 8 and all(map(torch.isfinite, torch.tensor(trainer.loss_history)))
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    expected = {f"heads.{i}.{p}" for i in range(count) for p in ("weight", "bias")}
+    assert set(ckpt[heads]) == expected
+    assert not any("heads." in key for key in ckpt["model"])
+    return trainer

@@ -538,11 +538,10 @@ class Trainer:
             "best_iou": self.best_iou,
             "metrics": dict(self.metrics),
             "bad_steps": self.bad_steps,
-            "category_heads": (
-                None if self.category_heads is None else self.category_heads.state_dict()
-            ),
-            "stage_heads": None if self.stage_heads is None else self.stage_heads.state_dict(),
-            "order_heads": None if self.order_heads is None else self.order_heads.state_dict(),
+            **{
+                key: None if heads is None else heads.state_dict()
+                for key, heads, _ in self._auxiliary_heads()
+            },
         }
 
     def save(self, name: str, *, best: bool = False) -> Path:
@@ -564,6 +563,30 @@ class Trainer:
                 atomic_save(ckpt, path)
         return path
 
+    def _auxiliary_heads(self) -> list[tuple[str, nn.Module | None, str]]:
+        """(checkpoint key, heads or None, what and which option) of each auxiliary head set."""
+        return [
+            (
+                "category_heads",
+                self.category_heads,
+                "category heads (optim.category_loss_weight / category_warmup_steps)",
+            ),
+            ("stage_heads", self.stage_heads, "stage-mask heads (optim.stage_mask_loss_weight)"),
+            ("order_heads", self.order_heads, "instance-order heads (optim.order_loss_weight)"),
+        ]
+
+    def _load_auxiliary_heads(self, ckpt: dict[str, Any], path: str | Path) -> None:
+        """Restores the auxiliary heads this run uses; a checkpoint without them is refused."""
+        for key, heads, what in self._auxiliary_heads():
+            if heads is None:
+                continue
+            if ckpt.get(key) is None:
+                raise LGFormerError(
+                    f"{path} was trained without the {what} this run uses; resume with the "
+                    "same config"
+                )
+            heads.load_state_dict(ckpt[key])
+
     def resume(self, path: str | Path) -> None:
         """Restores everything ``save`` wrote; the next ``fit`` continues exactly. The
         optimizer's hyperparameters (lr, weight decay, betas, eps) are this run's config's;
@@ -571,28 +594,7 @@ class Trainer:
         ckpt = load_checkpoint(path)
         changes = self._check_resumable(ckpt, path)
         self.model.load_state_dict(ckpt["model"])
-        if self.category_heads is not None:
-            if ckpt.get("category_heads") is None:
-                raise LGFormerError(
-                    f"{path} was trained without the category heads this run uses "
-                    "(optim.category_loss_weight / category_warmup_steps); resume with the "
-                    "same config"
-                )
-            self.category_heads.load_state_dict(ckpt["category_heads"])
-        if self.stage_heads is not None:
-            if ckpt.get("stage_heads") is None:
-                raise LGFormerError(
-                    f"{path} was trained without the stage-mask heads this run uses "
-                    "(optim.stage_mask_loss_weight); resume with the same config"
-                )
-            self.stage_heads.load_state_dict(ckpt["stage_heads"])
-        if self.order_heads is not None:
-            if ckpt.get("order_heads") is None:
-                raise LGFormerError(
-                    f"{path} was trained without the instance-order heads this run uses "
-                    "(optim.order_loss_weight); resume with the same config"
-                )
-            self.order_heads.load_state_dict(ckpt["order_heads"])
+        self._load_auxiliary_heads(ckpt, path)
         settings = [
             {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
         ]
