@@ -11,7 +11,15 @@ from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
 from lgformer.engine.build import build_datasets
 from lgformer.engine.config import load_train_config
 
-FIELDS = ("image", "target", "categories", "token_ids", "attention_mask")
+FIELDS = (
+    "image",
+    "target",
+    "categories",
+    "instances",
+    "instance_order",
+    "token_ids",
+    "attention_mask",
+)
 
 
 def _sets(root: Path, cached: bool):
@@ -21,6 +29,7 @@ def _sets(root: Path, cached: bool):
         f"data.split_by={SPLIT_BY}",
         "data.image_size=32",
         "optim.category_loss_weight=1",
+        "optim.order_loss_weight=1",
         f"data.cache_decoded={str(cached).lower()}",
     ]
     train_set, val_set, _ = build_datasets(load_train_config(None, overrides), 20)
@@ -48,6 +57,7 @@ def test_cached_items_equal_decoded_ones_and_need_no_files(
             _assert_same(cached[i], plain[i])
     assert len(cached._targets) == len(cached)
     assert len(cached._images) == len(cached._label_maps) == len(images)
+    assert len(cached._instance_maps) == len(images)
     shutil.rmtree(root / "images")
     cached.set_epoch(5)
     plain.set_epoch(5)

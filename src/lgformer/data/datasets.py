@@ -119,8 +119,9 @@ class ReferTrainDataset(Dataset):
         categories: when given, items also carry the image's per-pixel category labels
             (the auxiliary category loss), and with its orders loaded ``instances`` and
             ``instance_order`` (the auxiliary instance-order loss).
-        cache_decoded: keep every resized image, target and label map in memory after
-            its first use (3 S^2 bytes per image, S^2 per label map and per object), so
+        cache_decoded: keep every resized image, target, label map and object map in
+            memory after its first use (3 S^2 bytes per image, S^2 per label map, object
+            map and object), so
             later epochs skip decoding, rasterising and resizing. Items are the same
             either way.
     """
