@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from itertools import product
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from lgformer.data.instance_order import ORDER_CLASSES, ORDER_SIDES, SYNTHETIC_ATTRIBUTES
+from lgformer.data.instance_order import (
+    ORDER_CLASSES,
+    ORDER_SIDES,
+    SYNTHETIC_ATTRIBUTES,
+    attribute_subsets,
+    num_order_tasks,
+)
 from lgformer.engine.build import build_datasets, build_model
 from lgformer.engine.category_loss import TrainingModel
 from lgformer.engine.checkpoint import load_checkpoint
@@ -38,9 +43,10 @@ MAPS = ("stage 3", "stage 4", "mask features")
 
 def group_names(num_tasks: int) -> list[str]:
     """Names of the attribute groups of ``num_tasks`` order tasks, in task order."""
-    names = SYNTHETIC_ATTRIBUTES if num_tasks == 8 * len(ORDER_SIDES) else ("category",)
+    synthetic = num_tasks == num_order_tasks(len(SYNTHETIC_ATTRIBUTES))
+    names = SYNTHETIC_ATTRIBUTES if synthetic else ("category",)
     groups = []
-    for subset in product((False, True), repeat=len(names)):
+    for subset in attribute_subsets(len(names)):
         used = [n for n, u in zip(names, subset, strict=True) if u]
         groups.append("+".join(sorted(used)) or "any")
     return groups
@@ -118,7 +124,7 @@ def probe(checkpoint: Path, split: str, samples: int, batch_size: int = 32) -> d
         out = model(
             batch["image"], batch["token_ids"], batch["attention_mask"], return_intermediates=True
         )
-        maps = [*out.backbone.features[2:4], out.pixel_decoder.mask_features]
+        maps = TrainingModel.order_maps(out)
         right, total = count_correct(heads, maps, batch["instances"], batch["instance_order"])
         correct = right if correct is None else correct + right
         cells = total if cells is None else cells + total

@@ -56,8 +56,7 @@ def test_cached_items_equal_decoded_ones_and_need_no_files(
         for i in range(len(cached)):
             _assert_same(cached[i], plain[i])
     assert len(cached._targets) == len(cached)
-    assert len(cached._images) == len(cached._label_maps) == len(images)
-    assert len(cached._instance_maps) == len(images)
+    assert len(cached._images) == len(cached._instance_maps) == len(images)
     shutil.rmtree(root / "images")
     cached.set_epoch(5)
     plain.set_epoch(5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from lgformer.data.instance_order import (
     ORDER_CLASSES,
     ORDER_SIDES,
     SYNTHETIC_ATTRIBUTES,
+    attribute_subsets,
     order_attributes,
     rank_table,
 )
@@ -24,7 +24,7 @@ from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
 from lgformer.engine.build import build_datasets
 from lgformer.engine.config import load_train_config
 
-SUBSETS = list(product((False, True), repeat=len(SYNTHETIC_ATTRIBUTES)))
+SUBSETS = attribute_subsets(len(SYNTHETIC_ATTRIBUTES))
 
 
 def _task(query: OrdinalRef) -> int:

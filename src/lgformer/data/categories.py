@@ -53,10 +53,12 @@ class ImageCategories:
     def label_map(self, image_id: int, height: int, width: int, size: int) -> np.ndarray:
         """(size, size) int64 labels of image ``image_id`` (``height`` x ``width`` pixels),
         each object's mask resized to ``size`` with nearest neighbour like the targets."""
-        labels = np.zeros((size, size), np.int64)
-        for label, segmentation in self.objects.get(image_id, []):
-            labels[resize_mask(segmentation_to_mask(segmentation, height, width), size)] = label
-        return labels
+        return self.object_labels(image_id)[self.instance_map(image_id, height, width, size)]
+
+    def object_labels(self, image_id: int) -> np.ndarray:
+        """(1 + N,) int64: 0, then the label of each of the image's N objects; indexed by an
+        ``instance_map`` it gives the ``label_map``."""
+        return np.array([0] + [label for label, _ in self.objects.get(image_id, [])], np.int64)
 
     @property
     def max_objects(self) -> int:
@@ -65,7 +67,7 @@ class ImageCategories:
 
     def instance_map(self, image_id: int, height: int, width: int, size: int) -> np.ndarray:
         """(size, size) int64 object of every pixel: 0 background, ``1 + i`` the i-th
-        object of ``objects[image_id]`` (later ones on top, like ``label_map``)."""
+        object of ``objects[image_id]`` (later ones on top where they overlap)."""
         instances = np.zeros((size, size), np.int64)
         for i, (_, segmentation) in enumerate(self.objects.get(image_id, [])):
             mask = resize_mask(segmentation_to_mask(segmentation, height, width), size)

@@ -119,9 +119,8 @@ class ReferTrainDataset(Dataset):
         categories: when given, items also carry the image's per-pixel category labels
             (the auxiliary category loss), and with its orders loaded ``instances`` and
             ``instance_order`` (the auxiliary instance-order loss).
-        cache_decoded: keep every resized image, target, label map and object map in
-            memory after its first use (3 S^2 bytes per image, S^2 per label map, object
-            map and object), so
+        cache_decoded: keep every resized image, target and object map in memory after
+            its first use (3 S^2 bytes per image, S^2 per object map and per object), so
             later epochs skip decoding, rasterising and resizing. Items are the same
             either way.
     """
@@ -142,10 +141,9 @@ class ReferTrainDataset(Dataset):
         self.shuffle_sentences = shuffle_sentences
         self.categories = categories
         self.cache_decoded = cache_decoded
-        # With cache_decoded: resized uint8 images and label maps per image id, bool
+        # With cache_decoded: resized uint8 images and object maps per image id, bool
         # targets per ref (filled on first use; each loader worker holds its own).
         self._images: dict[int, np.ndarray] = {}
-        self._label_maps: dict[int, np.ndarray] = {}
         self._instance_maps: dict[int, np.ndarray] = {}
         self._max_objects = 0 if categories is None else categories.max_objects
         self._targets: dict[int, np.ndarray] = {}
@@ -193,10 +191,7 @@ class ReferTrainDataset(Dataset):
         item = _input_fields(rgb, target, ref.ref_id)
         item.update(_sentence_fields(self.split, self.sentence_index(index)))
         if self.categories is not None:
-            labels = self._cached(self._label_maps, ref.image_id, lambda: self._label_map(ref))
-            item["categories"] = torch.from_numpy(labels.astype(np.int64, copy=False))
-            if self.categories.orders is not None:
-                item.update(self._order_fields(ref))
+            item.update(self._category_fields(ref))
         item["index"] = index
         return item
 
@@ -211,31 +206,32 @@ class ReferTrainDataset(Dataset):
             value = store[key] = make()
         return value
 
-    def _order_fields(self, ref: ReferRef) -> dict[str, torch.Tensor]:
-        """``instances`` (S, S) int64 (0 background, 1 + i object i) and ``instance_order``
-        (N_max, T) int64 (-1 padded rows) of ``ref``'s image."""
-        assert self.categories is not None
+    def _category_fields(self, ref: ReferRef) -> dict[str, torch.Tensor]:
+        """``categories`` (S, S) int64 of ``ref``'s image and, with instance orders loaded,
+        ``instances`` (S, S) int64 (0 background, 1 + i object i) and ``instance_order``
+        (N_max, T) int64 (-1 padded rows). One rasterised object map serves all three."""
+        categories = self.categories
+        assert categories is not None
         instances = self._cached(
-            self._instance_maps,
-            ref.image_id,
-            lambda: self.categories.instance_map(  # type: ignore[union-attr]
-                ref.image_id, ref.height, ref.width, self.image_size
-            ).astype(np.uint8),
-        )
-        table = self.categories.order_table(ref.image_id, self._max_objects)
-        return {
-            "instances": torch.from_numpy(instances.astype(np.int64)),
-            "instance_order": torch.from_numpy(table),
-        }
+            self._instance_maps, ref.image_id, lambda: self._instance_map(ref)
+        ).astype(np.int64, copy=False)
+        fields = {"categories": torch.from_numpy(categories.object_labels(ref.image_id)[instances])}
+        if categories.orders is not None:
+            fields["instances"] = torch.from_numpy(instances)
+            table = categories.order_table(ref.image_id, self._max_objects)
+            fields["instance_order"] = torch.from_numpy(table)
+        return fields
 
-    def _label_map(self, ref: ReferRef) -> np.ndarray:
-        """(S, S) int64 category labels of ``ref``'s image; uint8 (an eighth of the memory)
-        when they are to be cached and fit."""
+    def _instance_map(self, ref: ReferRef) -> np.ndarray:
+        """(S, S) int64 object map of ``ref``'s image; uint8 (an eighth of the memory) when
+        it is to be cached and fits."""
         assert self.categories is not None
-        labels = self.categories.label_map(ref.image_id, ref.height, ref.width, self.image_size)
-        if self.cache_decoded and labels.max(initial=0) <= np.iinfo(np.uint8).max:
-            labels = labels.astype(np.uint8)
-        return labels
+        instances = self.categories.instance_map(
+            ref.image_id, ref.height, ref.width, self.image_size
+        )
+        if self.cache_decoded and instances.max(initial=0) <= np.iinfo(np.uint8).max:
+            instances = instances.astype(np.uint8)
+        return instances
 
 
 def decode_image(split: ReferSplit, ref_index: int, image_size: int) -> np.ndarray:

@@ -58,6 +58,11 @@ def num_order_tasks(num_attributes: int) -> int:
     return (2**num_attributes) * len(ORDER_SIDES)
 
 
+def attribute_subsets(num_attributes: int) -> list[tuple[bool, ...]]:
+    """The 2^k attribute groups in task order: per subset, whether each attribute is used."""
+    return list(product((False, True), repeat=num_attributes))
+
+
 def rank_table(values: Sequence[tuple], centres: np.ndarray) -> np.ndarray:
     """(N, T) int64 rank classes of N objects.
 
@@ -66,8 +71,8 @@ def rank_table(values: Sequence[tuple], centres: np.ndarray) -> np.ndarray:
         centres: (N, 2) float (cx, cy) per object.
 
     Returns:
-        Column ``subset * 4 + side`` (subsets in ``itertools.product((False, True),
-        repeat=k)`` order, sides in ``ORDER_SIDES`` order) holds ``min(rank,
+        Column ``subset * 4 + side`` (subsets in ``attribute_subsets(k)`` order, sides
+        in ``ORDER_SIDES`` order) holds ``min(rank,
         ORDER_CLASSES) - 1`` of each object within the objects that share its values
         on that subset of attributes.
     """
@@ -76,7 +81,7 @@ def rank_table(values: Sequence[tuple], centres: np.ndarray) -> np.ndarray:
     centres = np.asarray(centres, dtype=np.float64).reshape(n, 2)
     side_keys = np.stack([centres[:, 0], -centres[:, 0], centres[:, 1], -centres[:, 1]], 1)
     table = np.zeros((n, num_order_tasks(k)), np.int64)
-    for s, subset in enumerate(product((False, True), repeat=k)):
+    for s, subset in enumerate(attribute_subsets(k)):
         key = [tuple(v for v, used in zip(vals, subset, strict=True) if used) for vals in values]
         same = np.array([[a == b for b in key] for a in key], dtype=bool).reshape(n, n)
         for side in range(len(ORDER_SIDES)):

@@ -30,7 +30,7 @@ from torch import nn
 from lgformer.engine.labels import soft_labels
 from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.stage_mask_loss import StageMaskHeads
-from lgformer.model import LGFormer
+from lgformer.model import LGFormer, LGFormerOutput
 
 
 class CategoryHeads(nn.Module):
@@ -95,6 +95,13 @@ class TrainingModel(nn.Module):
         """Channels of the maps the order heads read: backbone stages 3-4, mask features."""
         return [*model.config.swin.stage_channels[2:4], model.config.decoder.hidden_dim]
 
+    @staticmethod
+    def order_maps(out: LGFormerOutput) -> list[torch.Tensor]:
+        """The maps the order heads read from a forward with intermediates: backbone
+        stages 3-4 (B, C_i, h_i, w_i), then the mask features (B, D, S/4, S/4)."""
+        assert out.backbone is not None and out.pixel_decoder is not None
+        return [*out.backbone.features[2:4], out.pixel_decoder.mask_features]
+
     def forward(
         self,
         image: torch.Tensor,
@@ -145,7 +152,5 @@ class TrainingModel(nn.Module):
             stage_mask_loss = self.stage_heads(out.backbone.features, target)
         if with_orders:
             assert self.order_heads is not None
-            assert out.backbone is not None and out.pixel_decoder is not None
-            maps = [*out.backbone.features[2:4], out.pixel_decoder.mask_features]
-            order_loss = self.order_heads(maps, instances, instance_order)
+            order_loss = self.order_heads(self.order_maps(out), instances, instance_order)
         return TrainingOutput(out.mask_logits, category_loss, stage_mask_loss, order_loss)

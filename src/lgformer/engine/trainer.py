@@ -142,7 +142,7 @@ class Trainer:
             train_text_encoder=cfg.optim.train_text_encoder,
             fused=cfg.optim.fused,
         )
-        for heads in (self.category_heads, self.stage_heads, self.order_heads):
+        for _, heads, _ in self._auxiliary_heads():
             if heads is not None:
                 self.optimizer.add_param_group(
                     {
@@ -411,8 +411,6 @@ class Trainer:
         if out.mask_logits is None:  # vision-only warm-start step
             assert out.category_loss is not None
             loss = out.category_loss
-            if out.order_loss is not None:
-                loss = loss + optim.order_loss_weight * out.order_loss
         else:
             loss = deep_supervision_loss(
                 out.mask_logits, target, pos_weight=optim.pos_weight, dice_weight=optim.dice_weight
@@ -421,8 +419,8 @@ class Trainer:
                 loss = loss + optim.category_loss_weight * out.category_loss
             if out.stage_mask_loss is not None:
                 loss = loss + optim.stage_mask_loss_weight * out.stage_mask_loss
-            if out.order_loss is not None:
-                loss = loss + optim.order_loss_weight * out.order_loss
+        if out.order_loss is not None:  # warm-start and referring steps alike
+            loss = loss + optim.order_loss_weight * out.order_loss
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
         mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
         value = float(mean_loss)
