@@ -10,7 +10,9 @@ of each feature map that lie wholly inside one object, the arg-max rank class of
 order task against the label (``lgformer.data.instance_order``). Accuracy is grouped by
 the attribute group the rank is counted in ("any", "size", "colour+size", "shape", ...;
 all four sides together) and by the true rank ("1", "2", "3", "4+"), which shows whether
-the trunk counts or only finds the extremes. Prints (and with ``--output`` writes) one
+the trunk counts or only finds the extremes. ``--visual`` scores the stage 3-4 heads on
+the Swin path alone (no words, no fusion), as the vision-only warm start trains them,
+so a warm-start-only run can be probed. Prints (and with ``--output`` writes) one
 JSON object {map: {group: {rank: {"accuracy", "cells"}}}}.
 """
 
@@ -97,8 +99,11 @@ def summarise(correct: np.ndarray, cells: np.ndarray) -> dict[str, dict[str, dic
 
 
 @torch.no_grad()
-def probe(checkpoint: Path, split: str, samples: int, batch_size: int = 32) -> dict:
-    """The accuracy table of ``checkpoint``'s order heads on ``split``."""
+def probe(
+    checkpoint: Path, split: str, samples: int, batch_size: int = 32, visual: bool = False
+) -> dict:
+    """The accuracy table of ``checkpoint``'s order heads on ``split``; with ``visual``,
+    of its stage 3-4 heads on the Swin path alone (what the vision-only warm start trains)."""
     ckpt = load_checkpoint(checkpoint)
     if ckpt.get("order_heads") is None:
         raise SystemExit(
@@ -121,10 +126,16 @@ def probe(checkpoint: Path, split: str, samples: int, batch_size: int = 32) -> d
     )
     correct = cells = None
     for batch in loader:
-        out = model(
-            batch["image"], batch["token_ids"], batch["attention_mask"], return_intermediates=True
-        )
-        maps = TrainingModel.order_maps(out)
+        if visual:
+            maps = model.backbone.visual_features(batch["image"])[2:4]
+        else:
+            out = model(
+                batch["image"],
+                batch["token_ids"],
+                batch["attention_mask"],
+                return_intermediates=True,
+            )
+            maps = TrainingModel.order_maps(out)
         right, total = count_correct(heads, maps, batch["instances"], batch["instance_order"])
         correct = right if correct is None else correct + right
         cells = total if cells is None else cells + total
@@ -138,8 +149,14 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--samples", type=int, default=600, help="objects, from the first")
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--visual",
+        action="store_true",
+        help="probe the stage 3-4 heads on the Swin path alone (words and fusion left out)",
+    )
     args = parser.parse_args()
-    text = json.dumps(probe(args.checkpoint, args.split, args.samples), indent=2)
+    table = probe(args.checkpoint, args.split, args.samples, visual=args.visual)
+    text = json.dumps(table, indent=2)
     print(text)
     if args.output is not None:
         args.output.write_text(text + "\n")

@@ -34,6 +34,11 @@ class SwinConfig:
     # Stochastic depth rises linearly from 0 to this over all blocks (training only).
     drop_path_rate: float = 0.3
     patch_size: int = 4
+    # The released code shifts every second block even where the padded map is one
+    # window, where the shift's mask only splits the map into four regions that cannot
+    # attend to each other. False skips the shift there (as the original Swin does for
+    # maps no larger than the window): that block then attends over the whole map too.
+    shift_single_window: bool = True
 
     @property
     def stage_channels(self) -> tuple[int, ...]:

@@ -37,12 +37,21 @@ class FusionStage(nn.Module):
         text_dim: int,
         fusion_heads: int,
         downsample: bool,
+        shift_single_window: bool = True,
     ) -> None:
         super().__init__()
         self.window = window
         self.shift = window // 2
         self.blocks = nn.ModuleList(
-            SwinBlock(dim, num_heads, window, 0 if j % 2 == 0 else self.shift, mlp_ratio, dp)
+            SwinBlock(
+                dim,
+                num_heads,
+                window,
+                0 if j % 2 == 0 else self.shift,
+                mlp_ratio,
+                dp,
+                shift_single_window=shift_single_window,
+            )
             for j, dp in enumerate(drop_paths)
         )
         self.fusion = VLBA(dim, text_dim, fusion_heads)
@@ -114,6 +123,7 @@ class LanguageGuidedSwin(nn.Module):
                     text_dim=text_dim,
                     fusion_heads=fusion_heads[i],
                     downsample=i < len(swin.depths) - 1,
+                    shift_single_window=swin.shift_single_window,
                 )
             )
             start += depth

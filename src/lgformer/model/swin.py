@@ -119,11 +119,19 @@ class SwinBlock(nn.Module):
     """Pre-norm (shifted) window attention + MLP, on tokens (B, H*W, C)."""
 
     def __init__(
-        self, dim: int, num_heads: int, window: int, shift: int, mlp_ratio: float, drop_path: float
+        self,
+        dim: int,
+        num_heads: int,
+        window: int,
+        shift: int,
+        mlp_ratio: float,
+        drop_path: float,
+        shift_single_window: bool = True,
     ) -> None:
         super().__init__()
         self.window = window
         self.shift = shift
+        self.shift_single_window = shift_single_window
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, window, num_heads)
         self.drop_path = DropPath(drop_path)
@@ -139,12 +147,14 @@ class SwinBlock(nn.Module):
         pad_b, pad_r = (-h) % win, (-w) % win
         x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         hp, wp = h + pad_b, w + pad_r
-        if self.shift:
-            x = torch.roll(x, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        x = self.attn(window_partition(x, win), mask if self.shift else None)
+        single_window = hp == win and wp == win
+        shift = self.shift if self.shift_single_window or not single_window else 0
+        if shift:
+            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+        x = self.attn(window_partition(x, win), mask if shift else None)
         x = window_reverse(x, win, hp, wp)
-        if self.shift:
-            x = torch.roll(x, shifts=(self.shift, self.shift), dims=(1, 2))
+        if shift:
+            x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
         x = x[:, :h, :w, :].reshape(b, h * w, c)
         x = shortcut + self.drop_path(x)
         return x + self.drop_path(self.mlp(self.norm2(x)))

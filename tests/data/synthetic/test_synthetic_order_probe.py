@@ -72,3 +72,10 @@ def test_probe_reads_a_training_checkpoint(tiny_synthetic: Path, tmp_path: Path)
     assert sum(v["cells"] for v in counted.values()) > 0
     assert all(v["accuracy"] is None or 0 <= v["accuracy"] <= 100 for v in counted.values())
     json.dumps(table)  # what main prints
+    visual = script.probe(tmp_path / "run" / "last.pt", "train", 4, batch_size=2, visual=True)
+    assert set(visual) == {"stage 3", "stage 4"}  # the Swin path alone: no mask features
+    for group, ranks in visual["stage 3"].items():  # the same cells, scored on other features
+        assert [v["cells"] for v in ranks.values()] == [
+            v["cells"] for v in table["stage 3"][group].values()
+        ]
+        assert all(v["accuracy"] is None or 0 <= v["accuracy"] <= 100 for v in ranks.values())
