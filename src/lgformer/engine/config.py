@@ -80,6 +80,10 @@ class InitConfig:
     # zero (a saddle point), so zero gates stay closed for the whole run; 0.02 (the Swin
     # linear init) lets them learn.
     gate_std: float = 0.0
+    # Backbone stages (0-based) whose gated updates keep the zero init whatever gate_std
+    # is: they never open, so the words never enter those stages' Swin tokens (the
+    # stage's fusion output still feeds the decoders).
+    closed_gate_stages: tuple[int, ...] = ()
 
 
 @dataclass
@@ -205,7 +209,14 @@ class TrainConfig:
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
         self._validate_ranges()
-        self.model.build()  # unknown presets and override keys fail now, not mid-launch
+        model = self.model.build()  # unknown presets and override keys fail now, not mid-launch
+        stages = len(model.swin.depths)
+        bad = [i for i in self.init.closed_gate_stages if not 0 <= i < stages]
+        if bad:
+            raise LGFormerError(
+                f"init.closed_gate_stages {bad} out of range: the backbone has stages "
+                f"0-{stages - 1}"
+            )
 
     def _validate_ranges(self) -> None:
         """Numbers that would otherwise fail deep inside a run (a division by zero after the
@@ -326,6 +337,10 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
             except LGFormerError as err:
                 errors.append(str(err))
         raise LGFormerError(errors[0])
+    if origin is tuple and typing.get_args(kind)[-1] is Ellipsis:  # tuple[T, ...]
+        if not isinstance(value, (list, tuple)):
+            raise LGFormerError(f"{key}: expected a list, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(kind)[0], key) for v in value)
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(typing.get_args(kind)):
             raise LGFormerError(f"{key}: expected a list of {len(typing.get_args(kind))} values")

@@ -130,14 +130,21 @@ class LanguageGuidedSwin(nn.Module):
         for i, c in enumerate(swin.stage_channels):
             self.add_module(f"norm{i}", nn.LayerNorm(c))
 
-    def reset_gates(self, std: float = 0.0) -> None:
+    def reset_gates(self, std: float = 0.0, closed: tuple[int, ...] = ()) -> None:
         """Re-initialise the gated-update Linear weights: zeros (the spec) or a truncated
-        normal of ``std``. Zero gates get exactly zero gradient: with both weights at
-        zero, neither can move, so they stay closed while training."""
-        for stage in self.layers:
+        normal of ``std``, except in the stages listed in ``closed`` (0-based), which get
+        zeros. Zero gates get exactly zero gradient: with both weights at zero, neither
+        can move, so they stay closed while training."""
+        bad = [i for i in closed if not 0 <= i < len(self.layers)]
+        if bad:
+            raise ValueError(
+                f"closed gate stage(s) {bad} out of range: the backbone has stages "
+                f"0-{len(self.layers) - 1}"
+            )
+        for i, stage in enumerate(self.layers):
             for gate in (stage.res_gate, stage.sym_res_gate):
                 for linear in (gate[0], gate[2]):
-                    if std > 0:
+                    if std > 0 and i not in closed:
                         nn.init.trunc_normal_(linear.weight, std=std)
                     else:
                         nn.init.zeros_(linear.weight)
