@@ -134,3 +134,21 @@ def test_order_loss_needs_labels_heads_in_the_checkpoint_and_a_valid_weight(tmp_
         run_training(cfg, datasets=data)
     with pytest.raises(LGFormerError, match=">= 0"):
         tiny_config(tmp_path, "optim.order_loss_weight=-1")
+
+
+def test_order_loss_can_be_kept_to_the_warm_start(tmp_path) -> None:
+    from lgformer.engine.checkpoint import load_checkpoint
+
+    data = squares_factory(n_train=8, n_val=2, size=32, orders=True)
+    both = run_training(tiny_config(tmp_path / "both", *ORDER_RUN), datasets=data)
+    warm_only = (*ORDER_RUN, "optim.order_loss_in_referring=false")
+    warm = run_training(tiny_config(tmp_path / "warm", *warm_only), datasets=data)
+    # The same warm start (3 steps), then referring steps without the order term.
+    assert warm.loss_history[:3] == both.loss_history[:3]
+    # The first referring step starts from the same weights: only the order term differs.
+    assert warm.loss_history[3] < both.loss_history[3]
+    # The order heads stop where the warm start left them.
+    run_training(tiny_config(tmp_path / "cut", *warm_only, "max_steps=3"), datasets=data)
+    left = load_checkpoint(tmp_path / "cut" / "last.pt")["order_heads"]
+    final = load_checkpoint(tmp_path / "warm" / "last.pt")["order_heads"]
+    assert all(torch.equal(left[k], final[k]) for k in left)

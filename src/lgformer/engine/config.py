@@ -134,6 +134,9 @@ class OptimConfig:
     # backbone stages 3-4 and the mask features label every object with its rank from each
     # side within each attribute group (also in the warm start); 0 is the released recipe.
     order_loss_weight: float = 0.0
+    # False keeps the order loss to the vision-only warm start (category_warmup_steps):
+    # the referring steps then neither read the rank labels nor run the order heads.
+    order_loss_in_referring: bool = True
 
     @property
     def uses_categories(self) -> bool:

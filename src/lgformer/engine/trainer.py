@@ -388,7 +388,7 @@ class Trainer:
         if warming or optim.category_loss_weight:
             categories = batch["categories"].to(self.device, non_blocking=True)
         instances = instance_order = None  # (B, S, S), (B, N, T) int64 with the order loss
-        if optim.order_loss_weight:
+        if optim.order_loss_weight and (warming or optim.order_loss_in_referring):
             instances = batch["instances"].to(self.device, non_blocking=True)
             instance_order = batch["instance_order"].to(self.device, non_blocking=True)
 
