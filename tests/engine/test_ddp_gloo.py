@@ -111,6 +111,35 @@ def test_vision_only_warm_start_averages_gradients_like_one_process(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "heads",
+    [
+        ("optim.category_loss_weight=0",),  # category heads: warm start only
+        ("optim.category_loss_weight=1", "optim.order_loss_weight=1",
+         "optim.order_loss_in_referring=false"),  # order heads: warm start only
+    ],
+)  # fmt: skip
+def test_heads_used_only_in_the_warm_start_train_under_ddp(tmp_path, heads):
+    """DDP remembers what its no_sync steps used; heads the referring steps leave out
+    must be kept from it, or its first synchronised step fails."""
+    settings = (*SETTINGS, "optim.category_warmup_steps=2", *heads)
+    rank0, rank1 = _launch(
+        tmp_path / "ddp", "none", settings, LGFORMER_TEST_CATEGORIES="1", LGFORMER_TEST_ORDERS="1"
+    )
+    for key, value in rank0["model"].items():
+        assert torch.equal(value, rank1["model"][key]), key
+    data = squares_factory(8, 4, size=SIZE, categories=True, orders=True)
+    cfg = tiny_config(tmp_path / "single", *settings)
+    seed_everything(cfg.seed)
+    single = run_training(cfg, datasets=data)
+    assert len(rank0["losses"]) == 4  # 2 warm-start + 2 referring steps
+    # The order loss averages over each process's foreground cells, so two processes'
+    # mean differs a little from one process's over the same 4 samples (already at step 1).
+    rel = 1e-2 if "optim.order_loss_weight=1" in heads else 1e-4
+    assert single.loss_history == pytest.approx(rank0["losses"], rel=rel, abs=1e-5)
+
+
+@pytest.mark.slow
 def test_a_signal_to_one_rank_stops_both_at_that_step_and_resumes_exactly(tmp_path):
     """SIGTERM reaches rank 1 alone during step 1: the per-step agreement stops both ranks
     after it (neither hangs in the other's collectives), rank 0 writes last.pt there, and

@@ -118,10 +118,28 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return box[0]
 
 
-def wrap_ddp(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
-    """``DistributedDataParallel`` for many processes, the model itself for one."""
+def wrap_ddp(
+    model: nn.Module, info: DistInfo, device: torch.device, ignore: tuple[str, ...] = ()
+) -> nn.Module:
+    """``DistributedDataParallel`` for many processes, the model itself for one.
+
+    ``ignore``: names of parameters DDP must leave alone because only steps outside its
+    synchronisation use them (their gradients are averaged by ``average_gradients``).
+    DDP remembers the parameters used under ``no_sync`` and, in the next synchronised
+    step, expects a gradient for each; one that this step does not use then fails.
+    They are broadcast from rank 0 here, as DDP does with the others.
+    """
     if not info.enabled:
         return model
+    if ignore:
+        nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            model, list(ignore)
+        )
+        # DDP starts every process from rank 0's weights; do the same for these.
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name in ignore:
+                    dist.broadcast(param.data, src=0)
     ids = [device.index] if device.type == "cuda" else None
     # The last stage's gates (res_gate, sym_res_gate) exist in the released checkpoints but
     # feed nothing (the backbone returns the last fusion output), so some parameters never

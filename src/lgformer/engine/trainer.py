@@ -151,10 +151,15 @@ class Trainer:
                         "weight_decay": cfg.optim.weight_decay,
                     }
                 )
+        training_model = TrainingModel(
+            model, self.category_heads, self.stage_heads, self.order_heads
+        )
+        warm_only = {id(p) for p in self._warm_start_only_parameters()}
         self.train_model = wrap_ddp(
-            TrainingModel(model, self.category_heads, self.stage_heads, self.order_heads),
+            training_model,
             info,
             device,
+            ignore=tuple(n for n, p in training_model.named_parameters() if id(p) in warm_only),
         )
         self.clip_params = [p for p in self.train_model.parameters() if p.requires_grad]
         total_steps = self.iters_per_epoch * cfg.optim.epochs
@@ -193,6 +198,20 @@ class Trainer:
         self.logger = RunLogger(
             self.out_dir / "tensorboard", enabled=info.is_main, tensorboard=cfg.output.tensorboard
         )
+
+    def _warm_start_only_parameters(self) -> list[nn.Parameter]:
+        """The heads' parameters that only the vision-only warm start uses: category heads
+        without ``category_loss_weight``, order heads without ``order_loss_in_referring``.
+        DDP must leave them alone: the warm start averages their gradients itself, and
+        DDP's first synchronised step would otherwise expect a gradient for every
+        parameter used under its ``no_sync``."""
+        optim = self.cfg.optim
+        heads: list[nn.Module] = []
+        if self.category_heads is not None and not optim.category_loss_weight:
+            heads.append(self.category_heads)
+        if self.order_heads is not None and not optim.order_loss_in_referring:
+            heads.append(self.order_heads)
+        return [p for m in heads for p in m.parameters()]
 
     def _build_order_heads(self, model: nn.Module, train_set: Dataset) -> OrderHeads | None:
         if not self.cfg.optim.order_loss_weight:
