@@ -127,7 +127,7 @@ def probe(
     correct = cells = None
     for batch in loader:
         if visual:
-            maps = model.backbone.visual_features(batch["image"])[2:4]
+            maps = model.backbone.visual_features(batch["image"])[TrainingModel.ORDER_STAGES]
         else:
             out = model(
                 batch["image"],

@@ -72,6 +72,9 @@ class TrainingModel(nn.Module):
     """What the trainer runs and DDP wraps: the LGFormer and its optional auxiliary heads
     (category heads, stage-mask heads, instance-order heads)."""
 
+    # The backbone stages the order heads read, with or without words: 3-4 (strides 16, 32).
+    ORDER_STAGES = slice(2, 4)
+
     def __init__(
         self,
         model: LGFormer,
@@ -93,14 +96,15 @@ class TrainingModel(nn.Module):
     @staticmethod
     def order_head_channels(model: LGFormer) -> list[int]:
         """Channels of the maps the order heads read: backbone stages 3-4, mask features."""
-        return [*model.config.swin.stage_channels[2:4], model.config.decoder.hidden_dim]
+        stages = model.config.swin.stage_channels[TrainingModel.ORDER_STAGES]
+        return [*stages, model.config.decoder.hidden_dim]
 
     @staticmethod
     def order_maps(out: LGFormerOutput) -> list[torch.Tensor]:
         """The maps the order heads read from a forward with intermediates: backbone
         stages 3-4 (B, C_i, h_i, w_i), then the mask features (B, D, S/4, S/4)."""
         assert out.backbone is not None and out.pixel_decoder is not None
-        return [*out.backbone.features[2:4], out.pixel_decoder.mask_features]
+        return [*out.backbone.features[TrainingModel.ORDER_STAGES], out.pixel_decoder.mask_features]
 
     def forward(
         self,
@@ -126,11 +130,12 @@ class TrainingModel(nn.Module):
         if visual_only:
             if self.heads is None or categories is None:
                 raise ValueError("a vision-only step needs category heads and 'categories'")
-            maps = self.model.backbone.visual_features(image, stages=4 if with_orders else 3)
+            stages = self.ORDER_STAGES.stop if with_orders else 3
+            maps = self.model.backbone.visual_features(image, stages=stages)
             order_loss = None
             if with_orders:
                 assert self.order_heads is not None
-                order_loss = self.order_heads(maps[2:4], instances, instance_order)
+                order_loss = self.order_heads(maps[self.ORDER_STAGES], instances, instance_order)
             return TrainingOutput(None, self.heads(maps[:3], categories), order_loss=order_loss)
         with_categories = self.heads is not None and categories is not None
         with_stages = self.stage_heads is not None and target is not None
