@@ -46,11 +46,12 @@ from lgformer.data.datasets import ReferEvalDataset, collate_samples
 from lgformer.data.refer import load_refer
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
 from lgformer.engine.build import build_datasets, build_model
-from lgformer.engine.category_loss import CategoryHeads, TrainingModel
+from lgformer.engine.category_loss import CategoryHeads
 from lgformer.engine.config import load_train_config
 from lgformer.engine.loss import deep_supervision_loss
 from lgformer.engine.optimizer import build_optimizer
 from lgformer.engine.precision import resolve_precision
+from lgformer.engine.training_model import TrainingModel
 from lgformer.evaluation.loop import count_ious, shard_loader
 from lgformer.tokenizer import SentenceTokenizer
 from synthetic_by_kind import kind_table, sentence_kinds

@@ -34,10 +34,10 @@ from lgformer.data.instance_order import (
     num_order_tasks,
 )
 from lgformer.engine.build import build_datasets, build_model
-from lgformer.engine.category_loss import TrainingModel
 from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.order_loss import OrderHeads, order_targets
+from lgformer.engine.training_model import TrainingModel
 
 RANKS = tuple(str(r + 1) for r in range(ORDER_CLASSES - 1)) + (f"{ORDER_CLASSES}+",)
 MAPS = ("stage 3", "stage 4", "mask features")

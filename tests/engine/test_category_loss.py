@@ -7,12 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from lgformer.engine.build import build_model
-from lgformer.engine.category_loss import CategoryHeads, TrainingModel
+from lgformer.engine.category_loss import CategoryHeads
 from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.distributed import env_dist_info
 from lgformer.engine.labels import soft_labels
 from lgformer.engine.run import run_training
 from lgformer.engine.trainer import Trainer
+from lgformer.engine.training_model import TrainingModel
 from lgformer.errors import LGFormerError
 
 from .tiny_data import assert_resume_is_exact, squares_factory, tiny_config

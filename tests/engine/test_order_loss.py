@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from lgformer.data.instance_order import ORDER_CLASSES
-from lgformer.engine.category_loss import CategoryHeads, TrainingModel
+from lgformer.engine.category_loss import CategoryHeads
 from lgformer.engine.order_loss import OrderHeads, order_targets
 from lgformer.engine.run import run_training
+from lgformer.engine.training_model import TrainingModel
 from lgformer.errors import LGFormerError
 
 from .tiny_data import assert_resume_is_exact, squares_factory, tiny_config, train_with_heads

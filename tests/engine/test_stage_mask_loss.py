@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lgformer.engine.category_loss import TrainingModel
 from lgformer.engine.run import run_training
 from lgformer.engine.stage_mask_loss import StageMaskHeads
+from lgformer.engine.training_model import TrainingModel
 from lgformer.errors import LGFormerError
 
 from .tiny_data import assert_resume_is_exact, squares_factory, tiny_config, train_with_heads

@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from lgformer.engine.category_loss import CategoryHeads, TrainingModel
+from lgformer.engine.category_loss import CategoryHeads
 from lgformer.engine.checkpoint import (
     BEST,
     LAST,
@@ -51,20 +51,17 @@ from lgformer.engine.loss import deep_supervision_loss
 from lgformer.engine.optimizer import build_optimizer
 from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.precision import resolve_precision
+from lgformer.engine.resume_checks import check_resumable
 from lgformer.engine.rng import get_rng_state, set_rng_state
 from lgformer.engine.sampler import ResumableSampler
 from lgformer.engine.schedule import PolySchedule
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted, worker_signals
+from lgformer.engine.training_model import TrainingModel
 from lgformer.engine.validate import validate
 from lgformer.errors import LGFormerError
 
 DIVERGED = "diverged.pt"
-# What a training checkpoint has besides the weights (a model file has "model" alone).
-TRAINING_KEYS = ("optimizer", "scheduler", "epoch", "step_in_epoch", "step")
-# Config keys that decide which samples make up each step: a checkpoint written with other
-# values cannot be continued (its position in the epoch would point elsewhere).
-RUN_KEYS = ("data.dataset", "data.split_by", "data.train_split", "optim.batch_size")
 
 
 class TrainingDivergedError(LGFormerError):
@@ -609,7 +606,13 @@ class Trainer:
         optimizer's hyperparameters (lr, weight decay, betas, eps) are this run's config's;
         a checkpoint of another model, data or batch size is refused."""
         ckpt = load_checkpoint(path)
-        changes = self._check_resumable(ckpt, path)
+        changes = check_resumable(
+            ckpt,
+            path,
+            model_config=self.model.config.to_dict(),
+            cfg=self.cfg,
+            num_samples=self.sampler.num_samples,
+        )
         self.model.load_state_dict(ckpt["model"])
         self._load_auxiliary_heads(ckpt, path)
         settings = [
@@ -659,52 +662,3 @@ class Trainer:
                 "config changed since that checkpoint (this run's values apply): "
                 + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
             )
-
-    def _check_resumable(
-        self, ckpt: dict[str, Any], path: str | Path
-    ) -> dict[str, tuple[Any, Any]]:
-        """Refuses a checkpoint this run cannot continue: a model file, another model, or
-        another data order (dataset, split, batch size, training set size). Returns the
-        config changes since the checkpoint (``config_changes``), all of them allowed."""
-        missing = [key for key in TRAINING_KEYS if key not in ckpt]
-        if missing:
-            raise LGFormerError(
-                f"{path} holds model weights but no training state (no {', '.join(missing)}); "
-                f"to start a run from these weights use --set init.checkpoint={path}"
-            )
-        restart = "or start a new run with --no-resume or another output.dir"
-        if ckpt.get("model_config") not in (None, self.model.config.to_dict()):
-            raise LGFormerError(
-                f"{path} was trained with another model config than this run's "
-                f"(model.preset={self.cfg.model.preset!r}); resume with the same config, "
-                f"{restart}"
-            )
-        changes = config_changes(ckpt.get("config") or {}, self.cfg.to_dict())
-        fixed = {k: v for k, v in changes.items() if k in RUN_KEYS and v[0] is not None}
-        if fixed:
-            raise LGFormerError(
-                f"{path} belongs to a run with other data or batches ("
-                + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in fixed.items())
-                + f"); resume with the same values, {restart}"
-            )
-        samples = ckpt.get("sampler", {}).get("num_samples", self.sampler.num_samples)
-        if samples != self.sampler.num_samples:
-            raise LGFormerError(
-                f"{path} was trained on {samples} samples per epoch, this run's training set "
-                f"has {self.sampler.num_samples}; resume on the same data, {restart}"
-            )
-        return changes
-
-
-def config_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Dotted key -> (value in ``before``, value in ``after``) for every leaf that differs;
-    a key missing on one side counts as None there."""
-    out: dict[str, tuple[Any, Any]] = {}
-    for key in [*before, *(k for k in after if k not in before)]:
-        old, new = before.get(key), after.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            inner = config_changes(old, new)
-            out.update({f"{key}.{k}": v for k, v in inner.items()})
-        elif old != new:
-            out[str(key)] = (old, new)
-    return out

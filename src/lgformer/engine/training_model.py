@@ -1,0 +1,123 @@
+"""What the trainer runs and DDP wraps: the LGFormer and its training-only auxiliary heads.
+
+Each auxiliary loss (``category_loss.py``, ``stage_mask_loss.py``, ``order_loss.py``) has
+its heads here, next to the model, so DDP synchronises them and checkpoints resume them;
+they are not part of the LGFormer's state dict, so exported and evaluated models never
+see them. With no heads, ``TrainingModel`` is the LGFormer's referring forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lgformer.engine.category_loss import CategoryHeads
+from lgformer.engine.order_loss import OrderHeads
+from lgformer.engine.stage_mask_loss import StageMaskHeads
+from lgformer.model import LGFormer, LGFormerOutput
+
+
+@dataclass
+class TrainingOutput:
+    """mask_logits: the LGFormer's outputs (None in a vision-only step);
+    category_loss, stage_mask_loss, order_loss: float32 scalars (None without their heads)."""
+
+    mask_logits: list[torch.Tensor] | None
+    category_loss: torch.Tensor | None
+    stage_mask_loss: torch.Tensor | None = None
+    order_loss: torch.Tensor | None = None
+
+
+class TrainingModel(nn.Module):
+    """What the trainer runs and DDP wraps: the LGFormer and its optional auxiliary heads
+    (category heads, stage-mask heads, instance-order heads)."""
+
+    # The backbone stages the order heads read, with or without words: 3-4 (strides 16, 32).
+    ORDER_STAGES = slice(2, 4)
+
+    def __init__(
+        self,
+        model: LGFormer,
+        heads: CategoryHeads | None = None,
+        stage_heads: StageMaskHeads | None = None,
+        order_heads: OrderHeads | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.heads = heads
+        self.stage_heads = stage_heads
+        self.order_heads = order_heads
+
+    @staticmethod
+    def head_channels(model: LGFormer) -> list[int]:
+        """Channels of the maps the heads read: backbone stages 1-3, then mask features."""
+        return [*model.config.swin.stage_channels[:3], model.config.decoder.hidden_dim]
+
+    @staticmethod
+    def order_head_channels(model: LGFormer) -> list[int]:
+        """Channels of the maps the order heads read: backbone stages 3-4, mask features."""
+        stages = model.config.swin.stage_channels[TrainingModel.ORDER_STAGES]
+        return [*stages, model.config.decoder.hidden_dim]
+
+    @staticmethod
+    def order_maps(out: LGFormerOutput) -> list[torch.Tensor]:
+        """The maps the order heads read from a forward with intermediates: backbone
+        stages 3-4 (B, C_i, h_i, w_i), then the mask features (B, D, S/4, S/4)."""
+        assert out.backbone is not None and out.pixel_decoder is not None
+        return [*out.backbone.features[TrainingModel.ORDER_STAGES], out.pixel_decoder.mask_features]
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        token_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        categories: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
+        instances: torch.Tensor | None = None,
+        instance_order: torch.Tensor | None = None,
+        *,
+        visual_only: bool = False,
+    ) -> TrainingOutput:
+        """image (B, 3, S, S); token_ids, attention_mask (B, L); categories (B, S, S) int64
+        or None (then no category loss is computed); target (B, S, S), the referred
+        object's mask, or None (then no stage-mask loss); instances (B, S, S) and
+        instance_order (B, N, T) int64, or None (then no order loss). ``visual_only`` runs
+        the Swin path alone and returns only the category loss of stages 1-3 (and the
+        order loss of stages 3-4)."""
+        with_orders = (
+            self.order_heads is not None and instances is not None and instance_order is not None
+        )
+        if visual_only:
+            if self.heads is None or categories is None:
+                raise ValueError("a vision-only step needs category heads and 'categories'")
+            stages = self.ORDER_STAGES.stop if with_orders else 3
+            maps = self.model.backbone.visual_features(image, stages=stages)
+            order_loss = None
+            if with_orders:
+                assert self.order_heads is not None
+                order_loss = self.order_heads(maps[self.ORDER_STAGES], instances, instance_order)
+            return TrainingOutput(None, self.heads(maps[:3], categories), order_loss=order_loss)
+        with_categories = self.heads is not None and categories is not None
+        with_stages = self.stage_heads is not None and target is not None
+        out = self.model(
+            image,
+            token_ids,
+            attention_mask,
+            return_intermediates=with_categories or with_stages or with_orders,
+        )
+        category_loss = stage_mask_loss = order_loss = None
+        if with_categories:
+            assert self.heads is not None and categories is not None
+            assert out.backbone is not None and out.pixel_decoder is not None
+            maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
+            category_loss = self.heads(maps, categories)
+        if with_stages:
+            assert self.stage_heads is not None and target is not None
+            assert out.backbone is not None
+            stage_mask_loss = self.stage_heads(out.backbone.features, target)
+        if with_orders:
+            assert self.order_heads is not None
+            order_loss = self.order_heads(self.order_maps(out), instances, instance_order)
+        return TrainingOutput(out.mask_logits, category_loss, stage_mask_loss, order_loss)
