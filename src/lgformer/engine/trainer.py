@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from lgformer.engine.category_loss import CategoryHeads
+from lgformer.engine.auxiliary_heads import AuxiliaryHeads
 from lgformer.engine.checkpoint import (
     BEST,
     LAST,
@@ -47,15 +47,12 @@ from lgformer.engine.distributed import (
     wrap_ddp,
 )
 from lgformer.engine.logger import RunLogger
-from lgformer.engine.loss import deep_supervision_loss
 from lgformer.engine.optimizer import build_optimizer
-from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.precision import resolve_precision
 from lgformer.engine.resume_checks import check_resumable
 from lgformer.engine.rng import get_rng_state, set_rng_state
 from lgformer.engine.sampler import ResumableSampler
 from lgformer.engine.schedule import PolySchedule
-from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted, worker_signals
 from lgformer.engine.training_model import TrainingModel
 from lgformer.engine.validate import validate
@@ -124,11 +121,7 @@ class Trainer:
         if cfg.model.grad_checkpointing:
             model.set_grad_checkpointing(True)
         self.model = model
-        self.category_heads = self._build_category_heads(train_set)
-        self.stage_heads = None
-        if cfg.optim.stage_mask_loss_weight:
-            self.stage_heads = StageMaskHeads(model.config.swin.stage_channels).to(device)
-        self.order_heads = self._build_order_heads(model, train_set)
+        self.heads = AuxiliaryHeads.build(cfg.optim, model, train_set, device)
         self.optimizer = build_optimizer(
             model,
             lr=cfg.optim.lr,
@@ -139,19 +132,18 @@ class Trainer:
             train_text_encoder=cfg.optim.train_text_encoder,
             fused=cfg.optim.fused,
         )
-        for _, heads, _ in self._auxiliary_heads():
-            if heads is not None:
-                self.optimizer.add_param_group(
-                    {
-                        "params": list(heads.parameters()),
-                        "lr": cfg.optim.lr,
-                        "weight_decay": cfg.optim.weight_decay,
-                    }
-                )
+        for heads in self.heads.present():
+            self.optimizer.add_param_group(
+                {
+                    "params": list(heads.parameters()),
+                    "lr": cfg.optim.lr,
+                    "weight_decay": cfg.optim.weight_decay,
+                }
+            )
         training_model = TrainingModel(
-            model, self.category_heads, self.stage_heads, self.order_heads
+            model, self.heads.category, self.heads.stage, self.heads.order
         )
-        warm_only = {id(p) for p in self._warm_start_only_parameters()}
+        warm_only = {id(p) for p in self.heads.warm_start_only_parameters(cfg.optim)}
         self.train_model = wrap_ddp(
             training_model,
             info,
@@ -195,44 +187,6 @@ class Trainer:
         self.logger = RunLogger(
             self.out_dir / "tensorboard", enabled=info.is_main, tensorboard=cfg.output.tensorboard
         )
-
-    def _warm_start_only_parameters(self) -> list[nn.Parameter]:
-        """The heads' parameters that only the vision-only warm start uses: category heads
-        without ``category_loss_weight``, order heads without ``order_loss_in_referring``.
-        DDP must leave them alone: the warm start averages their gradients itself, and
-        DDP's first synchronised step would otherwise expect a gradient for every
-        parameter used under its ``no_sync``."""
-        optim = self.cfg.optim
-        heads: list[nn.Module] = []
-        if self.category_heads is not None and not optim.category_loss_weight:
-            heads.append(self.category_heads)
-        if self.order_heads is not None and not optim.order_loss_in_referring:
-            heads.append(self.order_heads)
-        return [p for m in heads for p in m.parameters()]
-
-    def _build_order_heads(self, model: nn.Module, train_set: Dataset) -> OrderHeads | None:
-        if not self.cfg.optim.order_loss_weight:
-            return None
-        categories = getattr(train_set, "categories", None)
-        if categories is None or categories.orders is None:
-            raise LGFormerError(
-                "optim.order_loss_weight needs instance-order labels, which this training "
-                "set does not provide"
-            )
-        channels = TrainingModel.order_head_channels(model)
-        return OrderHeads(channels, categories.num_order_tasks).to(self.device)
-
-    def _build_category_heads(self, train_set: Dataset) -> CategoryHeads | None:
-        if not self.cfg.optim.uses_categories:
-            return None
-        categories = getattr(train_set, "categories", None)
-        if categories is None:
-            raise LGFormerError(
-                "optim.category_loss_weight / optim.category_warmup_steps need per-pixel "
-                "category labels, which this training set does not provide"
-            )
-        channels = TrainingModel.head_channels(self.model)
-        return CategoryHeads(channels, categories.num_labels).to(self.device)
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, float]:
@@ -424,19 +378,7 @@ class Trainer:
                 instance_order,
                 visual_only=warming,
             )
-        if out.mask_logits is None:  # vision-only warm-start step
-            assert out.category_loss is not None
-            loss = out.category_loss
-        else:
-            loss = deep_supervision_loss(
-                out.mask_logits, target, pos_weight=optim.pos_weight, dice_weight=optim.dice_weight
-            )
-            if out.category_loss is not None:
-                loss = loss + optim.category_loss_weight * out.category_loss
-            if out.stage_mask_loss is not None:
-                loss = loss + optim.stage_mask_loss_weight * out.stage_mask_loss
-        if out.order_loss is not None:  # warm-start and referring steps alike
-            loss = loss + optim.order_loss_weight * out.order_loss
+        loss = out.total_loss(target, optim)
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
         mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
         value = float(mean_loss)
@@ -552,10 +494,7 @@ class Trainer:
             "best_iou": self.best_iou,
             "metrics": dict(self.metrics),
             "bad_steps": self.bad_steps,
-            **{
-                key: None if heads is None else heads.state_dict()
-                for key, heads, _ in self._auxiliary_heads()
-            },
+            **self.heads.state_dicts(),
         }
 
     def save(self, name: str, *, best: bool = False) -> Path:
@@ -577,30 +516,6 @@ class Trainer:
                 atomic_save(ckpt, path)
         return path
 
-    def _auxiliary_heads(self) -> list[tuple[str, nn.Module | None, str]]:
-        """(checkpoint key, heads or None, what and which option) of each auxiliary head set."""
-        return [
-            (
-                "category_heads",
-                self.category_heads,
-                "category heads (optim.category_loss_weight / category_warmup_steps)",
-            ),
-            ("stage_heads", self.stage_heads, "stage-mask heads (optim.stage_mask_loss_weight)"),
-            ("order_heads", self.order_heads, "instance-order heads (optim.order_loss_weight)"),
-        ]
-
-    def _load_auxiliary_heads(self, ckpt: dict[str, Any], path: str | Path) -> None:
-        """Restores the auxiliary heads this run uses; a checkpoint without them is refused."""
-        for key, heads, what in self._auxiliary_heads():
-            if heads is None:
-                continue
-            if ckpt.get(key) is None:
-                raise LGFormerError(
-                    f"{path} was trained without the {what} this run uses; resume with the "
-                    "same config"
-                )
-            heads.load_state_dict(ckpt[key])
-
     def resume(self, path: str | Path) -> None:
         """Restores everything ``save`` wrote; the next ``fit`` continues exactly. The
         optimizer's hyperparameters (lr, weight decay, betas, eps) are this run's config's;
@@ -614,7 +529,7 @@ class Trainer:
             num_samples=self.sampler.num_samples,
         )
         self.model.load_state_dict(ckpt["model"])
-        self._load_auxiliary_heads(ckpt, path)
+        self.heads.load(ckpt, path)
         settings = [
             {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
         ]

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from lgformer.engine.category_loss import CategoryHeads
+from lgformer.engine.config import OptimConfig
+from lgformer.engine.loss import deep_supervision_loss
 from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.model import LGFormer, LGFormerOutput
@@ -28,6 +30,28 @@ class TrainingOutput:
     category_loss: torch.Tensor | None
     stage_mask_loss: torch.Tensor | None = None
     order_loss: torch.Tensor | None = None
+
+    def total_loss(self, target: torch.Tensor, optim: OptimConfig) -> torch.Tensor:
+        """The loss a training step minimises, a float32 scalar: in a vision-only step the
+        category loss; otherwise the deep-supervised mask loss against ``target`` (B, S, S)
+        plus the weighted category and stage-mask losses; the weighted order loss in both."""
+        if self.mask_logits is None:  # vision-only warm-start step
+            assert self.category_loss is not None
+            loss = self.category_loss
+        else:
+            loss = deep_supervision_loss(
+                self.mask_logits,
+                target,
+                pos_weight=optim.pos_weight,
+                dice_weight=optim.dice_weight,
+            )
+            if self.category_loss is not None:
+                loss = loss + optim.category_loss_weight * self.category_loss
+            if self.stage_mask_loss is not None:
+                loss = loss + optim.stage_mask_loss_weight * self.stage_mask_loss
+        if self.order_loss is not None:  # warm-start and referring steps alike
+            loss = loss + optim.order_loss_weight * self.order_loss
+        return loss
 
 
 class TrainingModel(nn.Module):
