@@ -58,6 +58,8 @@ class TrainingModel(nn.Module):
     """What the trainer runs and DDP wraps: the LGFormer and its optional auxiliary heads
     (category heads, stage-mask heads, instance-order heads)."""
 
+    # The backbone stages the category heads read, with or without words: 1-3 (strides 4-16).
+    CATEGORY_STAGES = slice(0, 3)
     # The backbone stages the order heads read, with or without words: 3-4 (strides 16, 32).
     ORDER_STAGES = slice(2, 4)
 
@@ -77,13 +79,22 @@ class TrainingModel(nn.Module):
     @staticmethod
     def head_channels(model: LGFormer) -> list[int]:
         """Channels of the maps the heads read: backbone stages 1-3, then mask features."""
-        return [*model.config.swin.stage_channels[:3], model.config.decoder.hidden_dim]
+        stages = model.config.swin.stage_channels[TrainingModel.CATEGORY_STAGES]
+        return [*stages, model.config.decoder.hidden_dim]
 
     @staticmethod
     def order_head_channels(model: LGFormer) -> list[int]:
         """Channels of the maps the order heads read: backbone stages 3-4, mask features."""
         stages = model.config.swin.stage_channels[TrainingModel.ORDER_STAGES]
         return [*stages, model.config.decoder.hidden_dim]
+
+    @staticmethod
+    def category_maps(out: LGFormerOutput) -> list[torch.Tensor]:
+        """The maps the category heads read from a forward with intermediates: backbone
+        stages 1-3 (B, C_i, h_i, w_i), then the mask features (B, D, S/4, S/4)."""
+        assert out.backbone is not None and out.pixel_decoder is not None
+        features = out.backbone.features[TrainingModel.CATEGORY_STAGES]
+        return [*features, out.pixel_decoder.mask_features]
 
     @staticmethod
     def order_maps(out: LGFormerOutput) -> list[torch.Tensor]:
@@ -116,13 +127,16 @@ class TrainingModel(nn.Module):
         if visual_only:
             if self.heads is None or categories is None:
                 raise ValueError("a vision-only step needs category heads and 'categories'")
-            stages = self.ORDER_STAGES.stop if with_orders else 3
+            stages = self.CATEGORY_STAGES.stop  # run the Swin only as deep as the heads read
+            if with_orders:
+                stages = max(stages, self.ORDER_STAGES.stop)
             maps = self.model.backbone.visual_features(image, stages=stages)
             order_loss = None
             if with_orders:
                 assert self.order_heads is not None
                 order_loss = self.order_heads(maps[self.ORDER_STAGES], instances, instance_order)
-            return TrainingOutput(None, self.heads(maps[:3], categories), order_loss=order_loss)
+            category_loss = self.heads(maps[self.CATEGORY_STAGES], categories)
+            return TrainingOutput(None, category_loss, order_loss=order_loss)
         with_categories = self.heads is not None and categories is not None
         with_stages = self.stage_heads is not None and target is not None
         out = self.model(
@@ -134,9 +148,7 @@ class TrainingModel(nn.Module):
         category_loss = stage_mask_loss = order_loss = None
         if with_categories:
             assert self.heads is not None and categories is not None
-            assert out.backbone is not None and out.pixel_decoder is not None
-            maps = [*out.backbone.features[:3], out.pixel_decoder.mask_features]
-            category_loss = self.heads(maps, categories)
+            category_loss = self.heads(self.category_maps(out), categories)
         if with_stages:
             assert self.stage_heads is not None and target is not None
             assert out.backbone is not None
