@@ -39,6 +39,11 @@ class SwinConfig:
     # attend to each other. False skips the shift there (as the original Swin does for
     # maps no larger than the window): that block then attends over the whole map too.
     shift_single_window: bool = True
+    # Side, in patches, of a learned absolute position embedding added to the patch tokens
+    # (the original Swin's ``ape``, parameter ``absolute_pos_embed`` of shape
+    # (1, C, side, side), resized bicubically to other inputs). 0 = none: the released
+    # model has none, so its trunk knows where a token is only through window edges.
+    absolute_position_grid: int = 0
 
     @property
     def stage_channels(self) -> tuple[int, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -107,6 +108,17 @@ class LanguageGuidedSwin(nn.Module):
     def __init__(self, *, swin: SwinConfig, text_dim: int, fusion_heads: tuple[int, ...]) -> None:
         super().__init__()
         self.patch_embed = PatchEmbed(swin.embed_dim, swin.patch_size)
+        if swin.absolute_position_grid < 0:
+            raise ValueError(
+                f"swin.absolute_position_grid must be >= 0 (0 = none), got "
+                f"{swin.absolute_position_grid}"
+            )
+        if swin.absolute_position_grid:
+            side = swin.absolute_position_grid
+            self.absolute_pos_embed = nn.Parameter(torch.zeros(1, swin.embed_dim, side, side))
+            nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
+        else:
+            self.absolute_pos_embed = None
         total = sum(swin.depths)
         rates = torch.linspace(0, swin.drop_path_rate, total, device="cpu").tolist()
         self.layers = nn.ModuleList()
@@ -149,6 +161,17 @@ class LanguageGuidedSwin(nn.Module):
                     else:
                         nn.init.zeros_(linear.weight)
 
+    def embed_patches(self, image: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """image (B, 3, H, W) -> patch tokens (B, H/4*W/4, C), with the absolute position
+        embedding (resized bicubically to H/4 x W/4) added where the config has one."""
+        x, h, w = self.patch_embed(image)
+        if self.absolute_pos_embed is not None:
+            embed = self.absolute_pos_embed
+            if embed.shape[-2:] != (h, w):
+                embed = F.interpolate(embed, size=(h, w), mode="bicubic", align_corners=False)
+            x = x + embed.flatten(2).transpose(1, 2).to(x.dtype)
+        return x, h, w
+
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         for layer in self.layers:
             layer.grad_checkpointing = enabled
@@ -157,7 +180,7 @@ class LanguageGuidedSwin(nn.Module):
         self, image: torch.Tensor, lang: torch.Tensor, mask: torch.Tensor
     ) -> BackboneOutput:
         """image (B, 3, H, W), lang (B, D, L) BERT output channel-first, mask (B, L, 1)."""
-        x, h, w = self.patch_embed(image)
+        x, h, w = self.embed_patches(image)
         features = []
         t = lang
         for i, layer in enumerate(self.layers):
@@ -175,7 +198,7 @@ class LanguageGuidedSwin(nn.Module):
         image (B, 3, H, W) -> the first ``stages`` (default all) maps (B, C_i, H_i, W_i),
         each stage's block output through the stage's output norm.
         """
-        x, h, w = self.patch_embed(image)
+        x, h, w = self.embed_patches(image)
         features = []
         for i, layer in enumerate(self.layers[:stages]):
             x = layer.run_blocks(x, h, w)
