@@ -88,3 +88,31 @@ def test_load_restores_the_heads_and_refuses_a_checkpoint_without_them(tiny_mode
     plain = _build(tiny_model, data).state_dicts()
     with pytest.raises(LGFormerError, match="last.pt was trained without the category heads"):
         loaded.load(plain, "last.pt")
+
+
+@pytest.mark.parametrize(
+    ("optim", "warm", "referring"),
+    [
+        ({}, (False, False), (False, False)),
+        ({"category_warmup_steps": 10}, (True, False), (False, False)),
+        ({"category_loss_weight": 1.0}, (True, False), (True, False)),
+        ({"category_warmup_steps": 10, "order_loss_weight": 1.0}, (True, True), (False, True)),
+        (
+            {
+                "category_warmup_steps": 10,
+                "order_loss_weight": 1.0,
+                "order_loss_in_referring": False,
+            },
+            (True, True),
+            (False, False),
+        ),
+    ],
+)
+def test_which_labels_each_kind_of_step_reads(
+    optim: dict, warm: tuple[bool, bool], referring: tuple[bool, bool]
+) -> None:
+    """(categories, instance order) read by a warm-start and by a referring step: the same
+    answers decide which heads DDP leaves to the warm start."""
+    config = OptimConfig(**optim)
+    assert (config.step_uses_categories(True), config.step_uses_instance_order(True)) == warm
+    assert (config.step_uses_categories(False), config.step_uses_instance_order(False)) == referring

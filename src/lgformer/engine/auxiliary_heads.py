@@ -84,14 +84,15 @@ class AuxiliaryHeads:
 
     def warm_start_only_parameters(self, optim: OptimConfig) -> list[nn.Parameter]:
         """Parameters that only the vision-only warm start uses: category heads without
-        ``category_loss_weight``, order heads without ``order_loss_in_referring``. DDP must
+        ``category_loss_weight``, order heads without ``order_loss_in_referring``
+        (``OptimConfig.step_uses_*``, which also decide what a training step reads). DDP must
         leave them alone: the warm start averages their gradients itself, and DDP's first
         synchronised step would otherwise expect a gradient for every parameter used
         under its ``no_sync``."""
         heads: list[nn.Module] = []
-        if self.category is not None and not optim.category_loss_weight:
+        if self.category is not None and not optim.step_uses_categories(warming=False):
             heads.append(self.category)
-        if self.order is not None and not optim.order_loss_in_referring:
+        if self.order is not None and not optim.step_uses_instance_order(warming=False):
             heads.append(self.order)
         return [p for m in heads for p in m.parameters()]
 

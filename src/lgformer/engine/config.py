@@ -143,6 +143,17 @@ class OptimConfig:
         """Whether the run trains with category labels (loss or vision-only warm start)."""
         return self.category_loss_weight > 0 or self.category_warmup_steps > 0
 
+    def step_uses_categories(self, warming: bool) -> bool:
+        """Whether a step reads the per-pixel category labels: every warm-start step of a
+        run that has them, a referring step only with ``category_loss_weight``."""
+        return self.uses_categories if warming else self.category_loss_weight > 0
+
+    def step_uses_instance_order(self, warming: bool) -> bool:
+        """Whether a step reads the instance-order labels (and runs the order heads):
+        only with ``order_loss_weight``; in referring steps only with
+        ``order_loss_in_referring``."""
+        return self.order_loss_weight > 0 and (warming or self.order_loss_in_referring)
+
 
 @dataclass
 class OutputConfig:

@@ -355,10 +355,10 @@ class Trainer:
         optim = self.cfg.optim
         warming = self.step < optim.category_warmup_steps
         categories = None  # (B, S, S) int64, only for the steps that use them
-        if warming or optim.category_loss_weight:
+        if optim.step_uses_categories(warming):
             categories = batch["categories"].to(self.device, non_blocking=True)
         instances = instance_order = None  # (B, S, S), (B, N, T) int64 with the order loss
-        if optim.order_loss_weight and (warming or optim.order_loss_in_referring):
+        if optim.step_uses_instance_order(warming):
             instances = batch["instances"].to(self.device, non_blocking=True)
             instance_order = batch["instance_order"].to(self.device, non_blocking=True)
 
