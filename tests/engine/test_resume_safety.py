@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import lgformer.engine.trainer as trainer_module
+import lgformer.engine.trainer_checkpoints as checkpoints_module
 from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.precision import resolve_precision
 from lgformer.engine.run import run_training
@@ -23,7 +24,7 @@ def test_a_kill_between_best_and_last_loses_no_best_checkpoint(tmp_path, monkeyp
     def killed(src, dst):
         raise KeyboardInterrupt  # the process dies after the first of the two files
 
-    monkeypatch.setattr(trainer_module, "atomic_copy", killed)
+    monkeypatch.setattr(checkpoints_module, "atomic_copy", killed)
     with pytest.raises(KeyboardInterrupt):
         run_training(cfg, datasets=data)
     monkeypatch.undo()

@@ -12,10 +12,13 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from lgformer.errors import LGFormerError
 
 NO_DECAY_KEYWORDS = ("norm", "absolute_pos_embed", "relative_position_bias_table")
 
@@ -100,3 +103,22 @@ def build_optimizer(
     return torch.optim.AdamW(
         groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None
     )
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: dict[str, Any], source: str | Path
+) -> None:
+    """Restores a checkpoint's optimizer state (moments, step counts) but keeps this
+    run's hyperparameters (lr, weight decay, betas, eps): the resumed run's config
+    decides them, e.g. a lower ``optim.lr`` after a divergence. A state whose groups do
+    not fit (other options, other parameters) raises ``LGFormerError`` naming ``source``."""
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    try:
+        optimizer.load_state_dict(state)
+    except ValueError as err:
+        raise LGFormerError(
+            f"{source}: optimizer state does not fit this run's parameter groups ({err}); "
+            "were optim.train_bert_embeddings or the auxiliary-loss options changed?"
+        ) from err
+    for group, ours in zip(optimizer.param_groups, settings):
+        group.update(ours)

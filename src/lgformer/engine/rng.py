@@ -7,6 +7,7 @@ with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import random
+import warnings
 from typing import Any
 
 import numpy as np
@@ -60,3 +61,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if cuda_states is not None and torch.cuda.is_available():
         count = min(len(cuda_states), torch.cuda.device_count())
         torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states[:count]])
+
+
+def restore_process_rng(
+    states: list[dict[str, Any]], rank: int, world_size: int, source: str
+) -> None:
+    """Sets this process's generators from a checkpoint's per-process ``states``.
+
+    Exact when the checkpoint was written by as many processes; otherwise (with a
+    warning) the closest rank's states are used, or none when there are none.
+    """
+    if len(states) == world_size:
+        set_rng_state(states[rank])
+        return
+    warnings.warn(
+        f"{source} was written by {len(states)} processes, this run has {world_size}: "
+        "random states are not restored exactly",
+        stacklevel=3,
+    )
+    if states:
+        set_rng_state(states[min(rank, len(states) - 1)])

@@ -7,6 +7,9 @@ from typing import Any
 
 import torch
 
+from lgformer.engine.config import OptimConfig
+from lgformer.errors import LGFormerError
+
 
 def poly_factor(iteration: int, total_iters: int, power: float = 0.9) -> float:
     """``(1 - iteration / total_iters) ** power``, 0 from ``total_iters`` on."""
@@ -101,3 +104,30 @@ class PolySchedule:
                 stacklevel=2,
             )
         self._apply()
+
+
+def build_schedule(
+    optimizer: torch.optim.Optimizer, optim: OptimConfig, iters_per_epoch: int
+) -> PolySchedule:
+    """The run's schedule: ``optim.epochs`` epochs of ``iters_per_epoch`` steps, the first
+    ``category_warmup_steps`` held at the base lr, then ``lr_warmup_steps`` of linear
+    ramp. Raises ``LGFormerError`` when either phase leaves no referring steps."""
+    total_steps = iters_per_epoch * optim.epochs
+    if optim.category_warmup_steps >= total_steps:
+        raise LGFormerError(
+            f"optim.category_warmup_steps={optim.category_warmup_steps} leaves no "
+            f"referring steps: the run has {total_steps} steps in all"
+        )
+    referring_steps = total_steps - optim.category_warmup_steps
+    if optim.lr_warmup_steps >= referring_steps:
+        raise LGFormerError(
+            f"optim.lr_warmup_steps={optim.lr_warmup_steps} must be below the run's "
+            f"{referring_steps} referring steps"
+        )
+    return PolySchedule(
+        optimizer,
+        total_steps,
+        power=optim.poly_power,
+        hold=optim.category_warmup_steps,
+        warmup=optim.lr_warmup_steps,
+    )

@@ -31,15 +31,11 @@ from lgformer.engine.auxiliary_heads import AuxiliaryHeads
 from lgformer.engine.checkpoint import (
     BEST,
     LAST,
-    atomic_copy,
-    atomic_save,
-    load_checkpoint,
     remove_stale_temporaries,
 )
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.distributed import (
     DistInfo,
-    all_gather_objects,
     all_reduce_max,
     all_reduce_sum,
     average_gradients,
@@ -49,11 +45,10 @@ from lgformer.engine.distributed import (
 from lgformer.engine.logger import RunLogger
 from lgformer.engine.optimizer import build_optimizer
 from lgformer.engine.precision import resolve_precision
-from lgformer.engine.resume_checks import check_resumable
-from lgformer.engine.rng import get_rng_state, set_rng_state
 from lgformer.engine.sampler import ResumableSampler
-from lgformer.engine.schedule import PolySchedule
+from lgformer.engine.schedule import build_schedule
 from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted, worker_signals
+from lgformer.engine.trainer_checkpoints import TrainerCheckpoints
 from lgformer.engine.training_model import TrainingModel
 from lgformer.engine.validate import validate
 from lgformer.errors import LGFormerError
@@ -65,7 +60,7 @@ class TrainingDivergedError(LGFormerError):
     """The loss stayed NaN/inf for ``optim.max_bad_steps`` steps in a row."""
 
 
-class Trainer:
+class Trainer(TrainerCheckpoints):
     """Trains ``model`` on ``train_set`` as ``cfg`` says.
 
     Args:
@@ -151,25 +146,7 @@ class Trainer:
             ignore=tuple(n for n, p in training_model.named_parameters() if id(p) in warm_only),
         )
         self.clip_params = [p for p in self.train_model.parameters() if p.requires_grad]
-        total_steps = self.iters_per_epoch * cfg.optim.epochs
-        if cfg.optim.category_warmup_steps >= total_steps:
-            raise LGFormerError(
-                f"optim.category_warmup_steps={cfg.optim.category_warmup_steps} leaves no "
-                f"referring steps: the run has {total_steps} steps in all"
-            )
-        referring_steps = total_steps - cfg.optim.category_warmup_steps
-        if cfg.optim.lr_warmup_steps >= referring_steps:
-            raise LGFormerError(
-                f"optim.lr_warmup_steps={cfg.optim.lr_warmup_steps} must be below the run's "
-                f"{referring_steps} referring steps"
-            )
-        self.scheduler = PolySchedule(
-            self.optimizer,
-            total_steps,
-            power=cfg.optim.poly_power,
-            hold=cfg.optim.category_warmup_steps,
-            warmup=cfg.optim.lr_warmup_steps,
-        )
+        self.scheduler = build_schedule(self.optimizer, cfg.optim, self.iters_per_epoch)
         self.scaler = self.precision.make_scaler()
 
         # Progress: the next batch to run is batch `step_in_epoch` of epoch `epoch`.
@@ -470,110 +447,3 @@ class Trainer:
             f"{self.iters_per_epoch}): loss {loss_text}, lr {values['train/lr']:.3e}, "
             f"{images_per_s:.1f} img/s"
         )
-
-    # ----------------------------------------------------------- checkpoints
-    def state(self) -> dict[str, Any]:
-        """The checkpoint dict (without RNG states, which need every process)."""
-        return {
-            "model": self.model.state_dict(),
-            "model_config": self.model.config.to_dict(),
-            "config": self.cfg.to_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "step": self.step,
-            "sampler": {
-                "seed": self.sampler.seed,
-                "epoch": self.epoch,
-                "consumed": self.step_in_epoch * self.batch_size,
-                "world_size": self.info.world_size,
-                "num_samples": self.sampler.num_samples,
-            },
-            "best_iou": self.best_iou,
-            "metrics": dict(self.metrics),
-            "bad_steps": self.bad_steps,
-            **self.heads.state_dicts(),
-        }
-
-    def save(self, name: str, *, best: bool = False) -> Path:
-        """Writes ``<output>/<name>`` (and a copy as best.pt). Call on every process."""
-        rng = all_gather_objects(get_rng_state())
-        self._saved_at = self.step
-        path = self.out_dir / name
-        if self.info.is_main:
-            ckpt = self.state()
-            ckpt["rng"] = rng
-            if best:
-                # best.pt before last.pt: a run killed between the two writes resumes from
-                # the previous last.pt and validates this epoch again. The other order
-                # would resume past it with its IoU as best_iou and never write its best.pt.
-                atomic_save(ckpt, self.out_dir / BEST)
-                atomic_copy(self.out_dir / BEST, path)
-                self.logger.info(f"new best overall IoU {self.best_iou:.2f}: saved {BEST}")
-            else:
-                atomic_save(ckpt, path)
-        return path
-
-    def resume(self, path: str | Path) -> None:
-        """Restores everything ``save`` wrote; the next ``fit`` continues exactly. The
-        optimizer's hyperparameters (lr, weight decay, betas, eps) are this run's config's;
-        a checkpoint of another model, data or batch size is refused."""
-        ckpt = load_checkpoint(path)
-        changes = check_resumable(
-            ckpt,
-            path,
-            model_config=self.model.config.to_dict(),
-            cfg=self.cfg,
-            num_samples=self.sampler.num_samples,
-        )
-        self.model.load_state_dict(ckpt["model"])
-        self.heads.load(ckpt, path)
-        settings = [
-            {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
-        ]
-        try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-        except ValueError as err:
-            raise LGFormerError(
-                f"{path}: optimizer state does not fit this run's parameter groups ({err}); "
-                "were optim.train_bert_embeddings or the auxiliary-loss options changed?"
-            ) from err
-        # load_state_dict also brings back the checkpoint's lr, weight decay, betas and
-        # eps; this run's config decides them (e.g. a lower optim.lr after a divergence).
-        for group, ours in zip(self.optimizer.param_groups, settings):
-            group.update(ours)
-        if ckpt.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(ckpt["scaler"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.epoch = int(ckpt["epoch"])
-        self.step_in_epoch = int(ckpt["step_in_epoch"])
-        self.step = int(ckpt["step"])
-        self.logger.resume_at(self.step + 1)
-        self.best_iou = float(ckpt.get("best_iou", -math.inf))
-        self.metrics = dict(ckpt.get("metrics", {}))
-        self.bad_steps = int(ckpt.get("bad_steps", 0))
-        sampler = ckpt.get("sampler", {})
-        if sampler.get("seed", self.cfg.seed) != self.cfg.seed:
-            warnings.warn("seed changed on resume: the data order differs", stacklevel=2)
-        states = ckpt.get("rng") or []
-        if len(states) == self.info.world_size:
-            set_rng_state(states[self.info.rank])
-        else:
-            warnings.warn(
-                f"{path} was written by {len(states)} processes, this run has "
-                f"{self.info.world_size}: random states are not restored exactly",
-                stacklevel=2,
-            )
-            if states:
-                set_rng_state(states[min(self.info.rank, len(states) - 1)])
-        self.logger.info(
-            f"resumed from {path}: epoch {self.epoch + 1}, batch {self.step_in_epoch}/"
-            f"{self.iters_per_epoch}, step {self.step}"
-        )
-        if changes:
-            self.logger.info(
-                "config changed since that checkpoint (this run's values apply): "
-                + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
-            )
