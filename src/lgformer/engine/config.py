@@ -137,6 +137,10 @@ class OptimConfig:
     # False keeps the order loss to the vision-only warm start (category_warmup_steps):
     # the referring steps then neither read the rank labels nor run the order heads.
     order_loss_in_referring: bool = True
+    # Referring-loss weight of each sample, max(1 - IoU, 0.05) ** gamma of its current
+    # prediction, normalised to mean 1 per batch (engine/loss.py hard_sample_weights):
+    # the sentences the model gets wrong count more; 0 is the released recipe.
+    hard_sample_gamma: float = 0.0
 
     @property
     def uses_categories(self) -> bool:
@@ -220,6 +224,8 @@ class TrainConfig:
             raise LGFormerError("optim.stage_mask_loss_weight must be >= 0")
         if self.optim.order_loss_weight < 0:
             raise LGFormerError("optim.order_loss_weight must be >= 0")
+        if self.optim.hard_sample_gamma < 0:
+            raise LGFormerError("optim.hard_sample_gamma must be >= 0 (0 = every sample alike)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
         self._validate_ranges()

@@ -15,7 +15,7 @@ from torch import nn
 
 from lgformer.engine.category_loss import CategoryHeads
 from lgformer.engine.config import OptimConfig
-from lgformer.engine.loss import deep_supervision_loss
+from lgformer.engine.loss import deep_supervision_loss, hard_sample_weights
 from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.model import LGFormer, LGFormerOutput
@@ -39,11 +39,15 @@ class TrainingOutput:
             assert self.category_loss is not None
             loss = self.category_loss
         else:
+            weights = None  # (B,) with optim.hard_sample_gamma
+            if optim.hard_sample_gamma:
+                weights = hard_sample_weights(self.mask_logits[-1], target, optim.hard_sample_gamma)
             loss = deep_supervision_loss(
                 self.mask_logits,
                 target,
                 pos_weight=optim.pos_weight,
                 dice_weight=optim.dice_weight,
+                sample_weights=weights,
             )
             if self.category_loss is not None:
                 loss = loss + optim.category_loss_weight * self.category_loss
