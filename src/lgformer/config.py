@@ -120,6 +120,11 @@ class LGFormerConfig:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if sw.absolute_position_grid < 0:
+            raise ValueError(
+                f"swin.absolute_position_grid must be >= 0 (0 = none), got "
+                f"{sw.absolute_position_grid}"
+            )
         n = len(self.swin.depths)
         if n != 4 or len(self.swin.num_heads) != 4 or len(self.fusion_heads) != 4:
             raise ValueError(

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from lgformer.evaluation.metrics import intersection_union
+
 # The released recipe's positive weight (spec section 8).
 POS_WEIGHT = 1.1
 
@@ -42,10 +44,9 @@ def hard_sample_weights(
     gives ones (every sample alike, the released recipe).
     """
     with torch.no_grad():
-        pred = (logits.detach() > 0).flatten(1)
-        tgt = target.reshape(pred.shape[0], -1) > 0.5
-        inter = (pred & tgt).sum(1).float()
-        union = (pred | tgt).sum(1).float()
+        inter, union = intersection_union(logits.detach() > 0, target.reshape(logits.shape) > 0.5)
+        inter, union = inter.float(), union.float()  # (B,)
+        # Unlike the metric's per_sample_iou, an empty target predicted empty is solved (1).
         iou = torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
         weights = (1 - iou).clamp_min(floor) ** gamma
         return weights / weights.mean()

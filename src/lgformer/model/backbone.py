@@ -108,11 +108,6 @@ class LanguageGuidedSwin(nn.Module):
     def __init__(self, *, swin: SwinConfig, text_dim: int, fusion_heads: tuple[int, ...]) -> None:
         super().__init__()
         self.patch_embed = PatchEmbed(swin.embed_dim, swin.patch_size)
-        if swin.absolute_position_grid < 0:
-            raise ValueError(
-                f"swin.absolute_position_grid must be >= 0 (0 = none), got "
-                f"{swin.absolute_position_grid}"
-            )
         if swin.absolute_position_grid:
             side = swin.absolute_position_grid
             self.absolute_pos_embed = nn.Parameter(torch.zeros(1, swin.embed_dim, side, side))
