@@ -141,7 +141,7 @@ def test_epochs_inside_the_warm_start_are_not_validated(tmp_path, monkeypatch) -
     # The learning rate is held through the warm start, then decays to zero.
     assert trainer.scheduler.hold == 4 and trainer.scheduler.get_last_lr()[0] == 0.0
     too_long = tiny_config(tmp_path / "b", "optim.epochs=1", "optim.category_warmup_steps=4")
-    with pytest.raises(LGFormerError, match="no referring steps"):
+    with pytest.raises(LGFormerError, match="no full referring steps"):
         run_training(too_long, datasets=data)
 
 

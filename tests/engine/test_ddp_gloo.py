@@ -111,6 +111,30 @@ def test_vision_only_warm_start_averages_gradients_like_one_process(tmp_path):
 
 
 @pytest.mark.slow
+def test_trunk_only_steps_average_gradients_like_one_process(tmp_path):
+    """Trunk-only steps (no decoders) all-reduce their gradients outside DDP's buckets
+    too; the full steps after them synchronise through DDP again."""
+    settings = (
+        *SETTINGS,
+        "optim.category_warmup_steps=1",
+        "optim.trunk_referring_steps=2",  # step 1 warm start, 2-3 trunk only, 4 full
+        "optim.stage_mask_loss_weight=1",
+        "optim.category_loss_weight=1",
+    )
+    rank0, _ = _two_ranks(tmp_path / "ddp", "none", settings, categories=True)
+    cfg = tiny_config(tmp_path / "single", *settings)
+    seed_everything(cfg.seed)
+    single = run_training(cfg, datasets=squares_factory(8, 4, size=SIZE, categories=True))
+    assert len(rank0["losses"]) == 4
+    assert single.loss_history == pytest.approx(rank0["losses"], rel=1e-4, abs=1e-5)
+    fusion = [k for k in rank0["model"] if ".fusion." in k and k.endswith("weight")]
+    assert fusion
+    for key in fusion:
+        ours, theirs = single.model.state_dict()[key], rank0["model"][key]
+        assert (ours - theirs).norm() <= 1e-2 * ours.norm() + 1e-6, key
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "heads",
     [

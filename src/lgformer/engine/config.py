@@ -124,8 +124,14 @@ class OptimConfig:
     # labels, a vision warm start inside the schedule: the lr stays at its base value
     # through them and the poly decay spans the rest; 0 is the released recipe.
     category_warmup_steps: int = 0
+    # The next steps (after category_warmup_steps) train the words, the fusions and the
+    # Swin without the decoders, on the stage-mask loss (and the category loss when
+    # weighted): ~2x the referring samples per second of a full step. The lr stays at its
+    # base value through them too. Needs stage_mask_loss_weight; 0 is the released recipe.
+    trunk_referring_steps: int = 0
     # Linear learning-rate ramp over the first steps of the referring training (after
-    # category_warmup_steps), scaling the poly curve; 0 is the released recipe.
+    # category_warmup_steps and trunk_referring_steps), scaling the poly curve; 0 is the
+    # released recipe.
     lr_warmup_steps: int = 0
     # Auxiliary stage-mask loss (engine/stage_mask_loss.py), training only: 1x1 heads on
     # the four fused backbone maps predict the referred object; 0 is the released recipe.
@@ -146,6 +152,16 @@ class OptimConfig:
     def uses_categories(self) -> bool:
         """Whether the run trains with category labels (loss or vision-only warm start)."""
         return self.category_loss_weight > 0 or self.category_warmup_steps > 0
+
+    @property
+    def held_steps(self) -> int:
+        """Steps before the full referring training, at the base lr: the vision-only warm
+        start, then the trunk-only referring steps."""
+        return self.category_warmup_steps + self.trunk_referring_steps
+
+    def trunk_only(self, step: int) -> bool:
+        """Whether step ``step`` (0-based) is a trunk-only referring step (no decoders)."""
+        return self.category_warmup_steps <= step < self.held_steps
 
     def step_uses_categories(self, warming: bool) -> bool:
         """Whether a step reads the per-pixel category labels: every warm-start step of a
@@ -222,6 +238,13 @@ class TrainConfig:
             raise LGFormerError("optim.lr_warmup_steps must be >= 0")
         if self.optim.stage_mask_loss_weight < 0:
             raise LGFormerError("optim.stage_mask_loss_weight must be >= 0")
+        if self.optim.trunk_referring_steps < 0:
+            raise LGFormerError("optim.trunk_referring_steps must be >= 0")
+        if self.optim.trunk_referring_steps and not self.optim.stage_mask_loss_weight:
+            raise LGFormerError(
+                "optim.trunk_referring_steps trains on the stage-mask loss alone: set "
+                "optim.stage_mask_loss_weight > 0 too"
+            )
         if self.optim.order_loss_weight < 0:
             raise LGFormerError("optim.order_loss_weight must be >= 0")
         if self.optim.hard_sample_gamma < 0:

@@ -110,15 +110,17 @@ def build_schedule(
     optimizer: torch.optim.Optimizer, optim: OptimConfig, iters_per_epoch: int
 ) -> PolySchedule:
     """The run's schedule: ``optim.epochs`` epochs of ``iters_per_epoch`` steps, the first
-    ``category_warmup_steps`` held at the base lr, then ``lr_warmup_steps`` of linear
-    ramp. Raises ``LGFormerError`` when either phase leaves no referring steps."""
+    ``category_warmup_steps + trunk_referring_steps`` held at the base lr, then
+    ``lr_warmup_steps`` of linear ramp. Raises ``LGFormerError`` when a phase leaves no
+    full referring steps."""
     total_steps = iters_per_epoch * optim.epochs
-    if optim.category_warmup_steps >= total_steps:
+    if optim.held_steps >= total_steps:
         raise LGFormerError(
-            f"optim.category_warmup_steps={optim.category_warmup_steps} leaves no "
+            f"optim.category_warmup_steps={optim.category_warmup_steps} + "
+            f"optim.trunk_referring_steps={optim.trunk_referring_steps} leaves no full "
             f"referring steps: the run has {total_steps} steps in all"
         )
-    referring_steps = total_steps - optim.category_warmup_steps
+    referring_steps = total_steps - optim.held_steps
     if optim.lr_warmup_steps >= referring_steps:
         raise LGFormerError(
             f"optim.lr_warmup_steps={optim.lr_warmup_steps} must be below the run's "
@@ -128,6 +130,6 @@ def build_schedule(
         optimizer,
         total_steps,
         power=optim.poly_power,
-        hold=optim.category_warmup_steps,
+        hold=optim.held_steps,
         warmup=optim.lr_warmup_steps,
     )

@@ -191,6 +191,11 @@ class Trainer(TrainerCheckpoints):
                 self.logger.info(
                     f"steps 1-{cfg.optim.category_warmup_steps}: vision-only category warm start"
                 )
+            if cfg.optim.trunk_referring_steps:
+                self.logger.info(
+                    f"steps {cfg.optim.category_warmup_steps + 1}-{cfg.optim.held_steps}: "
+                    "trunk-only referring steps (no decoders, stage-mask loss)"
+                )
         try:
             with self._signals:
                 self._loop()
@@ -211,8 +216,9 @@ class Trainer(TrainerCheckpoints):
                 if self._saved_at != self.step:
                     self.save(LAST)
                 break
-            # Epochs still inside the vision-only warm start have nothing to validate.
-            warm = self.step <= cfg.optim.category_warmup_steps
+            # Epochs still inside the vision-only warm start or the trunk-only steps have
+            # no trained decoders to validate.
+            warm = self.step <= cfg.optim.held_steps
             last = self.epoch + 1 == cfg.optim.epochs
             due = (self.epoch + 1) % cfg.validate_every == 0 or last
             if cfg.validate and self.val_set is not None and not warm and due:
@@ -331,6 +337,7 @@ class Trainer(TrainerCheckpoints):
         target = batch["target"].to(self.device, non_blocking=True)  # (B, S, S)
         optim = self.cfg.optim
         warming = self.step < optim.category_warmup_steps
+        trunk_only = optim.trunk_only(self.step)
         categories = None  # (B, S, S) int64, only for the steps that use them
         if optim.step_uses_categories(warming):
             categories = batch["categories"].to(self.device, non_blocking=True)
@@ -339,10 +346,12 @@ class Trainer(TrainerCheckpoints):
             instances = batch["instances"].to(self.device, non_blocking=True)
             instance_order = batch["instance_order"].to(self.device, non_blocking=True)
 
-        # Vision-only steps use the Swin alone: they all-reduce its gradients themselves
-        # (average_gradients) instead of DDP's buckets full of zeros.
+        # Vision-only and trunk-only steps use part of the model: they all-reduce its
+        # gradients themselves (average_gradients) instead of DDP's buckets full of zeros.
+        partial = warming or trunk_only
+
         def sync() -> contextlib.AbstractContextManager:
-            return local_gradients(self.train_model) if warming else contextlib.nullcontext()
+            return local_gradients(self.train_model) if partial else contextlib.nullcontext()
 
         with sync(), self.precision.autocast():
             out = self.train_model(
@@ -354,6 +363,7 @@ class Trainer(TrainerCheckpoints):
                 instances,
                 instance_order,
                 visual_only=warming,
+                trunk_only=trunk_only,
             )
         loss = out.total_loss(target, optim)
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
@@ -366,7 +376,7 @@ class Trainer(TrainerCheckpoints):
         self.bad_steps = 0
         with sync():
             self.scaler.scale(loss).backward()
-        if warming:
+        if partial:
             average_gradients(self.clip_params)
         if self.cfg.optim.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)

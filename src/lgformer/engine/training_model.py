@@ -23,7 +23,7 @@ from lgformer.model import LGFormer, LGFormerOutput
 
 @dataclass
 class TrainingOutput:
-    """mask_logits: the LGFormer's outputs (None in a vision-only step);
+    """mask_logits: the LGFormer's outputs (None in a vision-only or trunk-only step);
     category_loss, stage_mask_loss, order_loss: float32 scalars (None without their heads)."""
 
     mask_logits: list[torch.Tensor] | None
@@ -33,11 +33,17 @@ class TrainingOutput:
 
     def total_loss(self, target: torch.Tensor, optim: OptimConfig) -> torch.Tensor:
         """The loss a training step minimises, a float32 scalar: in a vision-only step the
-        category loss; otherwise the deep-supervised mask loss against ``target`` (B, S, S)
-        plus the weighted category and stage-mask losses; the weighted order loss in both."""
-        if self.mask_logits is None:  # vision-only warm-start step
+        category loss; in a trunk-only step the weighted stage-mask and category losses;
+        otherwise the deep-supervised mask loss against ``target`` (B, S, S) plus the
+        weighted category and stage-mask losses; the weighted order loss in all three."""
+        if self.mask_logits is None and self.stage_mask_loss is None:  # vision-only step
             assert self.category_loss is not None
             loss = self.category_loss
+        elif self.mask_logits is None:  # trunk-only step: no decoders
+            assert self.stage_mask_loss is not None
+            loss = optim.stage_mask_loss_weight * self.stage_mask_loss
+            if self.category_loss is not None:
+                loss = loss + optim.category_loss_weight * self.category_loss
         else:
             weights = None  # (B,) with optim.hard_sample_gamma
             if optim.hard_sample_gamma:
@@ -118,16 +124,23 @@ class TrainingModel(nn.Module):
         instance_order: torch.Tensor | None = None,
         *,
         visual_only: bool = False,
+        trunk_only: bool = False,
     ) -> TrainingOutput:
         """image (B, 3, S, S); token_ids, attention_mask (B, L); categories (B, S, S) int64
         or None (then no category loss is computed); target (B, S, S), the referred
         object's mask, or None (then no stage-mask loss); instances (B, S, S) and
         instance_order (B, N, T) int64, or None (then no order loss). ``visual_only`` runs
         the Swin path alone and returns only the category loss of stages 1-3 (and the
-        order loss of stages 3-4)."""
+        order loss of stages 3-4). ``trunk_only`` runs the words and the language-guided
+        Swin without the decoders and returns the stage-mask loss (``target`` required),
+        the category loss of stages 1-3 and the order loss of stages 3-4."""
         with_orders = (
             self.order_heads is not None and instances is not None and instance_order is not None
         )
+        if trunk_only:
+            return self._trunk_forward(
+                image, token_ids, attention_mask, categories, target, instances, instance_order
+            )
         if visual_only:
             if self.heads is None or categories is None:
                 raise ValueError("a vision-only step needs category heads and 'categories'")
@@ -161,3 +174,26 @@ class TrainingModel(nn.Module):
             assert self.order_heads is not None
             order_loss = self.order_heads(self.order_maps(out), instances, instance_order)
         return TrainingOutput(out.mask_logits, category_loss, stage_mask_loss, order_loss)
+
+    def _trunk_forward(
+        self,
+        image: torch.Tensor,
+        token_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        categories: torch.Tensor | None,
+        target: torch.Tensor | None,
+        instances: torch.Tensor | None,
+        instance_order: torch.Tensor | None,
+    ) -> TrainingOutput:
+        """A trunk-only referring step (``optim.trunk_referring_steps``): the heads read
+        the fused backbone maps, the decoders do not run. Shapes as in ``forward``."""
+        if self.stage_heads is None or target is None:
+            raise ValueError("a trunk-only step needs stage-mask heads and 'target'")
+        features = self.model.language_guided_features(image, token_ids, attention_mask).features
+        category_loss = order_loss = None
+        if self.heads is not None and categories is not None:
+            category_loss = self.heads(features[self.CATEGORY_STAGES], categories)
+        if self.order_heads is not None and instances is not None and instance_order is not None:
+            order_loss = self.order_heads(features[self.ORDER_STAGES], instances, instance_order)
+        stage_mask_loss = self.stage_heads(features, target)
+        return TrainingOutput(None, category_loss, stage_mask_loss, order_loss)

@@ -63,6 +63,22 @@ class LGFormer(nn.Module):
         Inputs are checked first (see ``check_inputs``): a wrong shape, dtype, device
         or id range is a ``ValueError``/``TypeError`` naming the argument.
         """
+        bb = self.language_guided_features(image, token_ids, attention_mask)
+        pix: list[PixelDecoderOutput] = []
+        logits = self.classifier(bb.features, bb.text, attention_mask, tuple(image.shape[-2:]), pix)
+        if return_intermediates:
+            return LGFormerOutput(logits, backbone=bb, pixel_decoder=pix[0])
+        return LGFormerOutput(logits)
+
+    def language_guided_features(
+        self, image: torch.Tensor, token_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> BackboneOutput:
+        """The model up to the decoders, inputs checked as in ``forward``: the words
+        through the text encoder, then the language-guided Swin.
+
+        image (B, 3, H, W); token_ids, attention_mask (B, L) -> the four fused maps
+        (B, C_i, H / 4 / 2^i, W / 4 / 2^i) and the last fusion's words (B, D, L).
+        """
         vocab_size, max_words = self._input_limits()
         check_inputs(
             image,
@@ -75,12 +91,7 @@ class LGFormer(nn.Module):
         words = self.text_encoder(input_ids=token_ids, attention_mask=attention_mask)
         lang = words.last_hidden_state.transpose(1, 2)  # (B, D, L)
         mask = attention_mask.unsqueeze(-1).to(lang.dtype)  # (B, L, 1)
-        bb = self.backbone(image, lang, mask)
-        pix: list[PixelDecoderOutput] = []
-        logits = self.classifier(bb.features, bb.text, attention_mask, tuple(image.shape[-2:]), pix)
-        if return_intermediates:
-            return LGFormerOutput(logits, backbone=bb, pixel_decoder=pix[0])
-        return LGFormerOutput(logits)
+        return self.backbone(image, lang, mask)
 
     def _input_limits(self) -> tuple[int, int]:
         """(vocab_size, max_words) of the modules themselves, not of a possibly edited config."""
