@@ -91,23 +91,29 @@ def test_two_processes_match_each_other_and_one_process(tmp_path):
     assert single.metrics == pytest.approx(rank0["metrics"], abs=1e-6)
 
 
-@pytest.mark.slow
-def test_vision_only_warm_start_averages_gradients_like_one_process(tmp_path):
-    """The warm-start steps all-reduce the Swin's gradients outside DDP's buckets: the
-    two ranks stay identical and follow a single process with the same global batch."""
-    settings = (*SETTINGS, "optim.category_warmup_steps=2", "optim.category_loss_weight=1")
+def _follows_one_process(tmp_path: Path, settings: tuple[str, ...], part: str) -> None:
+    """Two ranks with category labels match one process with the same global batch: the
+    losses of all 4 steps, and every weight matrix whose name contains ``part``."""
     rank0, _ = _two_ranks(tmp_path / "ddp", "none", settings, categories=True)
-
     cfg = tiny_config(tmp_path / "single", *settings)
     seed_everything(cfg.seed)
     single = run_training(cfg, datasets=squares_factory(8, 4, size=SIZE, categories=True))
-    # Steps 1-2 (warm start) and 3-4 (referring) agree with one process.
+    assert len(rank0["losses"]) == 4
     assert single.loss_history == pytest.approx(rank0["losses"], rel=1e-4, abs=1e-5)
-    swin = [k for k in rank0["model"] if ".blocks." in k and k.endswith("weight")]
-    assert swin
-    for key in swin:
+    keys = [k for k in rank0["model"] if part in k and k.endswith("weight")]
+    assert keys
+    for key in keys:
         ours, theirs = single.model.state_dict()[key], rank0["model"][key]
         assert (ours - theirs).norm() <= 1e-2 * ours.norm() + 1e-6, key
+
+
+@pytest.mark.slow
+def test_vision_only_warm_start_averages_gradients_like_one_process(tmp_path):
+    """The warm-start steps all-reduce the Swin's gradients outside DDP's buckets: the
+    two ranks stay identical and follow a single process (steps 1-2 warm start, 3-4
+    referring)."""
+    settings = (*SETTINGS, "optim.category_warmup_steps=2", "optim.category_loss_weight=1")
+    _follows_one_process(tmp_path, settings, ".blocks.")
 
 
 @pytest.mark.slow
@@ -121,17 +127,7 @@ def test_trunk_only_steps_average_gradients_like_one_process(tmp_path):
         "optim.stage_mask_loss_weight=1",
         "optim.category_loss_weight=1",
     )
-    rank0, _ = _two_ranks(tmp_path / "ddp", "none", settings, categories=True)
-    cfg = tiny_config(tmp_path / "single", *settings)
-    seed_everything(cfg.seed)
-    single = run_training(cfg, datasets=squares_factory(8, 4, size=SIZE, categories=True))
-    assert len(rank0["losses"]) == 4
-    assert single.loss_history == pytest.approx(rank0["losses"], rel=1e-4, abs=1e-5)
-    fusion = [k for k in rank0["model"] if ".fusion." in k and k.endswith("weight")]
-    assert fusion
-    for key in fusion:
-        ours, theirs = single.model.state_dict()[key], rank0["model"][key]
-        assert (ours - theirs).norm() <= 1e-2 * ours.norm() + 1e-6, key
+    _follows_one_process(tmp_path, settings, ".fusion.")
 
 
 @pytest.mark.slow
