@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lgformer.engine.auxiliary_heads import AuxiliaryHeads
-from lgformer.engine.config import OptimConfig
+from lgformer.engine.optim_config import OptimConfig
 from lgformer.errors import LGFormerError
 
 from .tiny_data import SquaresDataset

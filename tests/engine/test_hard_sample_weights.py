@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lgformer.engine.config import OptimConfig
 from lgformer.engine.loss import deep_supervision_loss, hard_sample_weights
+from lgformer.engine.optim_config import OptimConfig
 from lgformer.engine.training_model import TrainingOutput
 
 

@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from lgformer.engine.config import OptimConfig
+from lgformer.engine.optim_config import OptimConfig
 from lgformer.engine.optimizer import load_optimizer_state
 from lgformer.engine.rng import get_rng_state, restore_process_rng
 from lgformer.engine.schedule import build_schedule

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lgformer.engine.category_loss import CategoryHeads
-from lgformer.engine.config import OptimConfig
+from lgformer.engine.optim_config import OptimConfig
 from lgformer.engine.run import run_training
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.engine.trainer import Trainer

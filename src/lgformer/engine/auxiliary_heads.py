@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from lgformer.engine.category_loss import CategoryHeads
-from lgformer.engine.config import OptimConfig
+from lgformer.engine.optim_config import OptimConfig
 from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.engine.training_model import TrainingModel

@@ -18,7 +18,19 @@ from typing import Any
 import yaml
 
 from lgformer.config import LGFormerConfig, build_config
+from lgformer.engine.optim_config import OptimConfig
 from lgformer.errors import LGFormerError
+
+__all__ = [
+    "DataConfig",
+    "InitConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "OutputConfig",
+    "TrainConfig",
+    "load_train_config",
+    "parse_override",
+]
 
 
 @dataclass
@@ -87,95 +99,6 @@ class InitConfig:
 
 
 @dataclass
-class OptimConfig:
-    """Optimisation: AdamW, four parameter groups, poly schedule per iteration."""
-
-    lr: float = 5e-5
-    weight_decay: float = 1e-2
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    epochs: int = 40
-    # Total over all processes (released: 2 GPUs x 8); must divide by the world size.
-    batch_size: int = 16
-    poly_power: float = 0.9
-    # BCEWithLogits positive weight of the deep-supervision loss.
-    pos_weight: float = 1.1
-    # Weight of an added soft Dice term per output; 0 is the released recipe (BCE only).
-    dice_weight: float = 0.0
-    # Max global gradient norm; None = no clipping (the released recipe).
-    grad_clip: float | None = None
-    # The released models keep BERT's embeddings frozen (in no parameter group).
-    train_bert_embeddings: bool = False
-    # False freezes the whole text encoder (embeddings and layers: requires_grad False,
-    # in no parameter group), e.g. to ship a model that re-reads MiniLM at load time.
-    train_text_encoder: bool = True
-    # torch's fused AdamW kernel (CPU and CUDA): same update, one kernel per step; on a
-    # small CPU model it saves ~0.1 s per step over the default per-tensor loop.
-    fused: bool = False
-    # fp16 (autocast + grad scaler, released), bf16 or fp32. A CPU runs bf16 where it has
-    # native bf16 (AVX512-BF16 / AMX) and fp32 otherwise (fp16 always falls back to fp32).
-    precision: str = "fp16"
-    # Consecutive non-finite losses tolerated (each skips its step) before aborting.
-    max_bad_steps: int = 5
-    # Auxiliary per-pixel category loss (engine/category_loss.py), training only: its
-    # weight next to the referring loss; 0 is the released recipe.
-    category_loss_weight: float = 0.0
-    # The first steps train the Swin alone (no words, fusion or decoders) on the category
-    # labels, a vision warm start inside the schedule: the lr stays at its base value
-    # through them and the poly decay spans the rest; 0 is the released recipe.
-    category_warmup_steps: int = 0
-    # The next steps (after category_warmup_steps) train the words, the fusions and the
-    # Swin without the decoders, on the stage-mask loss (and the category loss when
-    # weighted): ~2x the referring samples per second of a full step. The lr stays at its
-    # base value through them too. Needs stage_mask_loss_weight; 0 is the released recipe.
-    trunk_referring_steps: int = 0
-    # Linear learning-rate ramp over the first steps of the referring training (after
-    # category_warmup_steps and trunk_referring_steps), scaling the poly curve; 0 is the
-    # released recipe.
-    lr_warmup_steps: int = 0
-    # Auxiliary stage-mask loss (engine/stage_mask_loss.py), training only: 1x1 heads on
-    # the four fused backbone maps predict the referred object; 0 is the released recipe.
-    stage_mask_loss_weight: float = 0.0
-    # Auxiliary instance-order loss (engine/order_loss.py), training only: 1x1 heads on
-    # backbone stages 3-4 and the mask features label every object with its rank from each
-    # side within each attribute group (also in the warm start); 0 is the released recipe.
-    order_loss_weight: float = 0.0
-    # False keeps the order loss to the vision-only warm start (category_warmup_steps):
-    # the referring steps then neither read the rank labels nor run the order heads.
-    order_loss_in_referring: bool = True
-    # Referring-loss weight of each sample, max(1 - IoU, 0.05) ** gamma of its current
-    # prediction, normalised to mean 1 per batch (engine/loss.py hard_sample_weights):
-    # the sentences the model gets wrong count more; 0 is the released recipe.
-    hard_sample_gamma: float = 0.0
-
-    @property
-    def uses_categories(self) -> bool:
-        """Whether the run trains with category labels (loss or vision-only warm start)."""
-        return self.category_loss_weight > 0 or self.category_warmup_steps > 0
-
-    @property
-    def held_steps(self) -> int:
-        """Steps before the full referring training, at the base lr: the vision-only warm
-        start, then the trunk-only referring steps."""
-        return self.category_warmup_steps + self.trunk_referring_steps
-
-    def trunk_only(self, step: int) -> bool:
-        """Whether step ``step`` (0-based) is a trunk-only referring step (no decoders)."""
-        return self.category_warmup_steps <= step < self.held_steps
-
-    def step_uses_categories(self, warming: bool) -> bool:
-        """Whether a step reads the per-pixel category labels: every warm-start step of a
-        run that has them, a referring step only with ``category_loss_weight``."""
-        return self.uses_categories if warming else self.category_loss_weight > 0
-
-    def step_uses_instance_order(self, warming: bool) -> bool:
-        """Whether a step reads the instance-order labels (and runs the order heads):
-        only with ``order_loss_weight``; in referring steps only with
-        ``order_loss_in_referring``."""
-        return self.order_loss_weight > 0 and (warming or self.order_loss_in_referring)
-
-
-@dataclass
 class OutputConfig:
     """Where results go and how often."""
 
@@ -222,33 +145,9 @@ class TrainConfig:
         return cfg
 
     def validate_values(self) -> None:
-        if self.optim.precision not in ("fp16", "bf16", "fp32"):
-            raise LGFormerError(
-                f"optim.precision must be fp16, bf16 or fp32, got {self.optim.precision!r}"
-            )
-        if self.optim.batch_size < 1 or self.optim.epochs < 1:
-            raise LGFormerError("optim.batch_size and optim.epochs must be positive")
-        if self.optim.category_loss_weight < 0 or self.optim.category_warmup_steps < 0:
-            raise LGFormerError(
-                "optim.category_loss_weight and optim.category_warmup_steps must be >= 0"
-            )
+        self.optim.validate()
         if self.validate_every < 1:
             raise LGFormerError(f"validate_every must be >= 1, got {self.validate_every}")
-        if self.optim.lr_warmup_steps < 0:
-            raise LGFormerError("optim.lr_warmup_steps must be >= 0")
-        if self.optim.stage_mask_loss_weight < 0:
-            raise LGFormerError("optim.stage_mask_loss_weight must be >= 0")
-        if self.optim.trunk_referring_steps < 0:
-            raise LGFormerError("optim.trunk_referring_steps must be >= 0")
-        if self.optim.trunk_referring_steps and not self.optim.stage_mask_loss_weight:
-            raise LGFormerError(
-                "optim.trunk_referring_steps trains on the stage-mask loss alone: set "
-                "optim.stage_mask_loss_weight > 0 too"
-            )
-        if self.optim.order_loss_weight < 0:
-            raise LGFormerError("optim.order_loss_weight must be >= 0")
-        if self.optim.hard_sample_gamma < 0:
-            raise LGFormerError("optim.hard_sample_gamma must be >= 0 (0 = every sample alike)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
         self._validate_ranges()
@@ -262,26 +161,10 @@ class TrainConfig:
             )
 
     def _validate_ranges(self) -> None:
-        """Numbers that would otherwise fail deep inside a run (a division by zero after the
-        first step, a PyTorch traceback) or silently misbehave (a negative clip norm flips
-        the gradients)."""
-        optim, data, output = self.optim, self.data, self.output
-        # `not x >= 0` is also true for NaN.
-        for key, value in (
-            ("optim.lr", optim.lr),
-            ("optim.weight_decay", optim.weight_decay),
-            ("optim.eps", optim.eps),
-        ):
-            if not value >= 0:
-                raise LGFormerError(f"{key} must be >= 0, got {value}")
-        if not all(0 <= beta < 1 for beta in optim.betas):
-            raise LGFormerError(f"optim.betas must be in [0, 1), got {list(optim.betas)}")
-        if optim.grad_clip is not None and not optim.grad_clip > 0:
-            raise LGFormerError(
-                f"optim.grad_clip must be > 0 (or null: no clipping), got {optim.grad_clip}"
-            )
+        """Numbers that would otherwise fail deep inside a run (a PyTorch traceback, a
+        loader that never starts)."""
+        data, output = self.data, self.output
         for key, value, low in (
-            ("optim.max_bad_steps", optim.max_bad_steps, 1),
             ("output.log_every", output.log_every, 1),
             ("output.checkpoint_every", output.checkpoint_every, 0),
             ("data.image_size", data.image_size, 1),

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from lgformer.engine.config import OptimConfig
+from lgformer.engine.optim_config import OptimConfig
 from lgformer.errors import LGFormerError
 
 

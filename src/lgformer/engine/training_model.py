@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from lgformer.engine.category_loss import CategoryHeads
-from lgformer.engine.config import OptimConfig
 from lgformer.engine.loss import deep_supervision_loss, hard_sample_weights
+from lgformer.engine.optim_config import OptimConfig
 from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.model import LGFormer, LGFormerOutput
