@@ -49,8 +49,8 @@ from lgformer.engine.sampler import ResumableSampler
 from lgformer.engine.schedule import build_schedule
 from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted, worker_signals
 from lgformer.engine.trainer_checkpoints import TrainerCheckpoints
+from lgformer.engine.trainer_reporting import TrainerReporting
 from lgformer.engine.training_model import TrainingModel
-from lgformer.engine.validate import validate
 from lgformer.errors import LGFormerError
 
 DIVERGED = "diverged.pt"
@@ -60,7 +60,7 @@ class TrainingDivergedError(LGFormerError):
     """The loss stayed NaN/inf for ``optim.max_bad_steps`` steps in a row."""
 
 
-class Trainer(TrainerCheckpoints):
+class Trainer(TrainerCheckpoints, TrainerReporting):
     """Trains ``model`` on ``train_set`` as ``cfg`` says.
 
     Args:
@@ -411,49 +411,3 @@ class Trainer(TrainerCheckpoints):
                 f"(last at {where}). The state is saved in {path}; {relaunch}. "
                 "Try a lower optim.lr, optim.grad_clip=1.0 or optim.precision=bf16."
             )
-
-    # ------------------------------------------------------------ validation
-    def _validate(self) -> None:
-        assert self.val_set is not None
-        self.metrics = validate(
-            self.model,
-            self.val_set,
-            batch_size=self.batch_size,
-            device=self.device,
-            precision=self.precision,
-            info=self.info,
-            num_workers=self.cfg.data.num_workers,
-            collate_fn=self.collate_fn,
-            progress=self.info.is_main and self.cfg.output.progress,
-        )
-        self.logger.scalars({f"val/{k}": v for k, v in self.metrics.items()}, self.step)
-        self.logger.info(
-            f"epoch {self.epoch + 1} validation: "
-            + ", ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
-        )
-
-    def _is_new_best(self) -> bool:
-        iou = self.metrics.get("overall_iou")
-        if iou is None or iou <= self.best_iou:
-            return False
-        self.best_iou = iou
-        return True
-
-    def _log_window(self, losses: list[float], steps: int, elapsed: float) -> None:
-        images_per_s = steps * self.cfg.optim.batch_size / max(elapsed, 1e-9)
-        values = {
-            "train/lr": self.scheduler.get_last_lr()[0],
-            "train/images_per_s": images_per_s,
-            "train/epoch": self.epoch + self.step_in_epoch / self.iters_per_epoch,
-        }
-        if losses:
-            values["train/loss"] = sum(losses) / len(losses)
-        if self.scaler.is_enabled():
-            values["train/grad_scale"] = self.scaler.get_scale()
-        self.logger.scalars(values, self.step)
-        loss_text = f"{values['train/loss']:.4f}" if losses else "n/a"
-        self.logger.info(
-            f"step {self.step} (epoch {self.epoch + 1}, {self.step_in_epoch}/"
-            f"{self.iters_per_epoch}): loss {loss_text}, lr {values['train/lr']:.3e}, "
-            f"{images_per_s:.1f} img/s"
-        )
