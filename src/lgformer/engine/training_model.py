@@ -148,11 +148,9 @@ class TrainingModel(nn.Module):
             if with_orders:
                 stages = max(stages, self.ORDER_STAGES.stop)
             maps = self.model.backbone.visual_features(image, stages=stages)
-            order_loss = None
-            if with_orders:
-                assert self.order_heads is not None
-                order_loss = self.order_heads(maps[self.ORDER_STAGES], instances, instance_order)
-            category_loss = self.heads(maps[self.CATEGORY_STAGES], categories)
+            category_loss, order_loss = self._backbone_head_losses(
+                maps, categories, instances, instance_order
+            )
             return TrainingOutput(None, category_loss, order_loss=order_loss)
         with_categories = self.heads is not None and categories is not None
         with_stages = self.stage_heads is not None and target is not None
@@ -190,10 +188,25 @@ class TrainingModel(nn.Module):
         if self.stage_heads is None or target is None:
             raise ValueError("a trunk-only step needs stage-mask heads and 'target'")
         features = self.model.language_guided_features(image, token_ids, attention_mask).features
-        category_loss = order_loss = None
-        if self.heads is not None and categories is not None:
-            category_loss = self.heads(features[self.CATEGORY_STAGES], categories)
-        if self.order_heads is not None and instances is not None and instance_order is not None:
-            order_loss = self.order_heads(features[self.ORDER_STAGES], instances, instance_order)
+        category_loss, order_loss = self._backbone_head_losses(
+            features, categories, instances, instance_order
+        )
         stage_mask_loss = self.stage_heads(features, target)
         return TrainingOutput(None, category_loss, stage_mask_loss, order_loss)
+
+    def _backbone_head_losses(
+        self,
+        maps: list[torch.Tensor],
+        categories: torch.Tensor | None,
+        instances: torch.Tensor | None,
+        instance_order: torch.Tensor | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The category loss of backbone stages 1-3 and the order loss of stages 3-4, read
+        from backbone maps alone (vision-only and trunk-only steps): ``maps`` (B, C_i, h_i,
+        w_i), as deep as the heads that run read; each loss None without its heads or labels."""
+        category_loss = order_loss = None
+        if self.heads is not None and categories is not None:
+            category_loss = self.heads(maps[self.CATEGORY_STAGES], categories)
+        if self.order_heads is not None and instances is not None and instance_order is not None:
+            order_loss = self.order_heads(maps[self.ORDER_STAGES], instances, instance_order)
+        return category_loss, order_loss
