@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from lgformer.config import PRESETS, LGFormerConfig, build_config
+from lgformer.errors import LGFormerError
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -17,7 +18,7 @@ def test_every_preset_round_trips_through_json_and_yaml(preset):
 
 
 def test_unknown_preset_lists_the_presets():
-    with pytest.raises(ValueError, match="choose from .*swin_base_w12.*test_tiny"):
+    with pytest.raises(LGFormerError, match="choose from .*swin_base_w12.*test_tiny"):
         build_config("swin_b")
 
 

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from lgformer.errors import LGFormerError
+
 # Swin sizes from the Swin paper: (embed_dim, depths, num_heads).
 SWIN_SIZES: dict[str, tuple[int, tuple[int, ...], tuple[int, ...]]] = {
     "tiny": (96, (2, 2, 6, 2), (3, 6, 12, 24)),
@@ -280,5 +282,5 @@ PRESETS: dict[str, LGFormerConfig] = _presets()
 def build_config(preset: str = RELEASED_PRESET) -> LGFormerConfig:
     """A fresh copy of a named preset (see ``PRESETS``)."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        raise LGFormerError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     return LGFormerConfig.from_dict(PRESETS[preset].to_dict())

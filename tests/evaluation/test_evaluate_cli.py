@@ -144,3 +144,52 @@ def test_unwritable_output_fails_before_evaluating(
     args[args.index(option) + 1] = str(blocker / "out.file")
     assert main(args) == 2
     assert f"{blocker} is a file, not a directory" in capsys.readouterr().err
+
+
+def test_output_directory_that_refuses_files_fails_before_evaluating(
+    refcoco, tiny_checkpoint, tmp_path, capsys, monkeypatch
+):
+    """os.access says yes to root and on read-only mounts: a probe file decides."""
+    import tempfile
+
+    import lgformer.evaluation
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("evaluated although the results could not be written")
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(lgformer.evaluation, "evaluate", must_not_run)
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    assert main(_args(refcoco, tiny_checkpoint, tmp_path)) == 2
+    assert f"cannot write in {tmp_path}: Read-only file system" in capsys.readouterr().err
+
+
+def test_results_that_cannot_be_written_are_saved_elsewhere(
+    refcoco, tiny_checkpoint, tmp_path, capsys, monkeypatch
+):
+    """A write failing after the evaluation (disk full, path gone) loses no result."""
+    import lgformer.evaluation.report as report
+
+    rescue_dir = tmp_path / "rescue"
+    rescue_dir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(rescue_dir))
+    monkeypatch.setattr(report.tempfile, "tempdir", None)  # re-read TMPDIR
+    real_write_json = report.write_json
+
+    def disk_full_for_the_requested_path(path, data):
+        if path == tmp_path / "results.json":
+            raise OSError(28, "No space left on device")
+        return real_write_json(path, data)
+
+    monkeypatch.setattr(report, "write_json", disk_full_for_the_requested_path)
+
+    assert main(_args(refcoco, tiny_checkpoint, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "--output" in err and "No space left on device" in err
+    (rescued,) = rescue_dir.glob("results-*.json")
+    assert str(rescued) in err
+    assert json.loads(rescued.read_text())["num_samples"] > 0
+    # The other output, whose path was fine, was written all the same.
+    assert (tmp_path / "samples.csv").read_text().startswith("ref_id,sent_id")

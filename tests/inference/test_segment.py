@@ -236,8 +236,8 @@ def test_unusable_device_or_image_size_gets_a_clear_error(tiny_checkpoint):
     else:
         with pytest.raises(LGFormerError, match="CUDA GPU"):
             ReferringSegmenter.from_checkpoint(tiny_checkpoint, device="cuda:99")
-    for size in (0, -480):
-        with pytest.raises(LGFormerError, match="image size must be a positive"):
+    for size in (0, -480, 1, 63):
+        with pytest.raises(LGFormerError, match="image size must be a whole number of pixels, at"):
             ReferringSegmenter.from_checkpoint(tiny_checkpoint, device="cpu", image_size=size)
     assert (
         ReferringSegmenter.from_checkpoint(
@@ -263,6 +263,14 @@ def test_segment_cli_reports_an_unusable_out_dir_before_running(tiny_checkpoint,
     assert "cannot write to output directory" in capsys.readouterr().err
 
 
+def test_segment_cli_reports_an_unknown_preset_without_traceback(tiny_checkpoint, tmp_path, capsys):
+    image = tmp_path / "img.png"
+    Image.fromarray(_rgb()).save(image)
+    assert _segment_cli(tiny_checkpoint, image, tmp_path / "o", "--preset", "nope") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown preset 'nope'; choose from [") and err.count("\n") == 1
+
+
 def test_segment_cli_reports_a_bad_device_without_traceback(tiny_checkpoint, tmp_path, capsys):
     image = tmp_path / "img.png"
     Image.fromarray(_rgb()).save(image)
@@ -282,6 +290,10 @@ def test_sentences_that_are_not_strings_are_named(segmenter):
     for bad in (None, b"the dog", 3):
         with pytest.raises(LGFormerError, match=f"must be strings, got {type(bad).__name__}"):
             segmenter.segment(_rgb(), ["[unused1]", bad])
+        with pytest.raises(LGFormerError, match="a string or a list of strings"):
+            segmenter.segment(_rgb(), bad)
+    from_generator = segmenter.segment(_rgb(), (s for s in ["[unused1]", "[unused2]"]))
+    assert np.array_equal(from_generator, segmenter.segment(_rgb(), ["[unused1]", "[unused2]"]))
     with pytest.raises(LGFormerError, match="at least one sentence"):
         segmenter.segment(_rgb(), [])
 
@@ -391,17 +403,17 @@ def _record_image_size(monkeypatch) -> list:
 
 
 @pytest.mark.parametrize("command", ["demo", "serve"])
-def test_demo_and_serve_refuse_a_zero_or_negative_image_size(
-    command, tmp_path, monkeypatch, capsys
-):
+def test_demo_and_serve_refuse_an_image_size_below_64(command, tmp_path, monkeypatch, capsys):
     from lgformer.bundled import BUNDLED_IMAGE_SIZE
 
     sizes = _record_image_size(monkeypatch)
     extra = ["--out", str(tmp_path / "d")] if command == "demo" else ["--port", "0"]
-    for size in ("0", "-5"):
+    for size in ("0", "-5", "32"):
         assert main([command, "--image-size", size, *extra]) == 2
         err = capsys.readouterr().err
-        assert err == f"error: image size must be a positive number of pixels, got {size}\n"
+        assert err == (
+            f"error: image size must be a whole number of pixels, at least 64, got {size}\n"
+        )
     assert sizes == [] and not (tmp_path / "d").exists()
     assert main([command, *extra]) == 2  # omitted: the bundled model's size
     assert main([command, "--image-size", "96", *extra]) == 2

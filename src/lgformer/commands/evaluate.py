@@ -65,12 +65,16 @@ def run(args: argparse.Namespace) -> int:
         format_table,
         summary,
         write_json,
+        write_or_rescue,
         write_per_sample_csv,
     )
+    from lgformer.inference.predictor import MIN_IMAGE_SIZE
     from lgformer.tokenizer import SentenceTokenizer
 
-    if args.batch_size < 1 or args.num_workers < 0 or args.image_size < 64:
-        raise LGFormerError("--batch-size must be >= 1, --num-workers >= 0, --image-size >= 64")
+    if args.batch_size < 1 or args.num_workers < 0 or args.image_size < MIN_IMAGE_SIZE:
+        raise LGFormerError(
+            f"--batch-size must be >= 1, --num-workers >= 0, --image-size >= {MIN_IMAGE_SIZE}"
+        )
     # Before the evaluation, which may take an hour, not when its results are written.
     check_output_file(args.output, "--output")
     check_output_file(args.per_sample, "--per-sample")
@@ -126,10 +130,22 @@ def run(args: argparse.Namespace) -> int:
             "image_size": args.image_size,
             "world_size": process.world_size,
         }
-        if args.output:
-            print(f"summary -> {write_json(args.output, summary(result, **context))}")
-        if args.per_sample:
-            print(f"per-sample results -> {write_per_sample_csv(args.per_sample, result)}")
+        failures = []
+        outputs = [
+            (args.output, "--output", "summary",
+             lambda path: write_json(path, summary(result, **context))),
+            (args.per_sample, "--per-sample", "per-sample results",
+             lambda path: write_per_sample_csv(path, result)),
+        ]  # fmt: skip
+        for path, option, what, write in outputs:
+            if path is None:
+                continue
+            try:  # write both before reporting a failure: one bad path loses nothing else
+                print(f"{what} -> {write_or_rescue(write, path, option)}")
+            except LGFormerError as err:
+                failures.append(str(err))
+        if failures:
+            raise LGFormerError("; ".join(failures))
         return 0
     finally:
         shutdown_distributed(process, wait_for_peers=evaluated)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,30 @@ def check_output_file(path: Path | None, option: str) -> None:
     writable = path if path.exists() else existing
     if not os.access(writable, os.W_OK):
         raise LGFormerError(f"{option} {path}: {writable} is not writable")
+    try:  # os.access says yes to root everywhere, and to read-only or special file systems
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise LGFormerError(f"{option} {path}: cannot write in {existing}: {reason}") from err
+
+
+def write_or_rescue(write: Callable[[Path], Path], path: Path, option: str) -> Path:
+    """``write(path)``; if that fails, ``write`` to a fresh file in the temporary directory.
+
+    Results that took an hour to compute are never lost to a full disk or a path that
+    became unwritable after ``check_output_file``: the error names where they went.
+    """
+    try:
+        return write(path)
+    except OSError as err:
+        fd, rescue = tempfile.mkstemp(prefix=f"{path.stem}-", suffix=path.suffix)
+        os.close(fd)
+        write(Path(rescue))
+        reason = err.strerror or str(err)
+        raise LGFormerError(
+            f"{option} {path}: cannot write it ({reason}); the results were saved to {rescue}"
+        ) from err
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from numbers import Integral
 from pathlib import Path
 
@@ -46,11 +46,36 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
+MIN_IMAGE_SIZE = 64  # two cells at the backbone's stride 32; smaller inputs give noise
+
+
 def check_image_size(image_size: int) -> int:
     """``image_size`` if it is a usable model input side; ``LGFormerError`` if not."""
-    if isinstance(image_size, bool) or not isinstance(image_size, Integral) or image_size < 1:
-        raise LGFormerError(f"image size must be a positive number of pixels, got {image_size!r}")
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, Integral)
+        or image_size < MIN_IMAGE_SIZE
+    ):
+        raise LGFormerError(
+            f"image size must be a whole number of pixels, at least {MIN_IMAGE_SIZE}, "
+            f"got {image_size!r}"
+        )
     return int(image_size)
+
+
+def sentence_list(sentences: str | Iterable[str]) -> list[str]:
+    """``[sentences]`` for one string, else the iterable's items; ``LGFormerError`` for
+    anything else (``None``, a number, bytes)."""
+    if isinstance(sentences, str):
+        return [sentences]
+    if not isinstance(sentences, (bytes, bytearray)):
+        try:
+            return list(sentences)
+        except TypeError:
+            pass
+    raise LGFormerError(
+        f"sentences must be a string or a list of strings, got {type(sentences).__name__}"
+    )
 
 
 class ReferringSegmenter:
@@ -104,8 +129,7 @@ class ReferringSegmenter:
         ``h``, ``w`` are what the model outputs for a ``image_size`` input; nothing is
         upsampled yet, so this costs little memory whatever the image size.
         """
-        if isinstance(sentences, str):
-            sentences = [sentences]
+        sentences = sentence_list(sentences)
         if len(sentences) == 0:
             raise LGFormerError("give at least one sentence")
         odd = [s for s in sentences if not isinstance(s, str)]
