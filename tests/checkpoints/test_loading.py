@@ -189,7 +189,7 @@ def test_truncated_checkpoint_says_truncated(tmp_path, legacy):
     with pytest.raises(LGFormerError) as err:
         load_checkpoint_into(make_tiny_model(), cut)
     msg = str(err.value)
-    assert f"cannot read checkpoint {cut}: the file is truncated, corrupt" in msg
+    assert f"cannot read checkpoint {cut}: the file is truncated or corrupt" in msg
     assert "\n" not in msg and "trust" not in msg  # no advice to re-save a broken file
 
 
@@ -221,3 +221,28 @@ def test_malformed_sibling_json_of_a_safetensors_file(tmp_path):
     (tmp_path / "weights.json").write_text("{not json")
     with pytest.raises(LGFormerError, match=r"cannot read .*weights\.json: not valid JSON"):
         load_model(path)
+
+
+def test_files_that_are_not_checkpoints_are_named_as_such(tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "photo.pth"
+    Image.new("RGB", (4, 4)).save(image, format="PNG")
+    text = tmp_path / "notes.pt"
+    text.write_text("hello world\n" * 10)
+    for path in (image, text):
+        with pytest.raises(LGFormerError) as err:
+            load_model(path)
+        msg = str(err.value)
+        assert "is not a PyTorch checkpoint (torch.save) or a safetensors file" in msg
+        assert "trust" not in msg and "\n" not in msg
+    with pytest.raises(LGFormerError, match="is a directory: give the checkpoint file in it"):
+        load_model(tmp_path)
+
+
+def test_safetensors_files_are_recognised_whatever_their_name(tmp_path):
+    model = make_tiny_model().eval()
+    renamed = save_model(model, tmp_path / "weights.safetensors").rename(tmp_path / "weights.pt")
+    loaded = load_model(renamed)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key

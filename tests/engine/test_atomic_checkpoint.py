@@ -56,3 +56,16 @@ def test_load_errors_and_resume_lookup(tmp_path):
     assert find_resume_checkpoint(tmp_path) == tmp_path / "last.pt"
     with pytest.raises(LGFormerError, match="cannot read"):
         load_checkpoint(tmp_path / "last.pt")
+
+
+def test_a_resume_file_cut_short_or_of_another_kind_is_one_clear_line(tmp_path):
+    torch.save({"model": {"w": torch.zeros(4096)}, "step": 3}, tmp_path / "full.pt")
+    data = (tmp_path / "full.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(LGFormerError) as err:
+        load_checkpoint(tmp_path / "cut.pt")
+    assert str(err.value).endswith("the file is truncated or corrupt; download or copy it again")
+    (tmp_path / "notes.pt").write_text("step: 3\n" * 20)
+    with pytest.raises(LGFormerError) as err:
+        load_checkpoint(tmp_path / "notes.pt")
+    assert "is not a PyTorch checkpoint" in str(err.value) and "\n" not in str(err.value)

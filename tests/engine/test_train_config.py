@@ -57,6 +57,8 @@ def test_round_trip_through_yaml(tmp_path):
         ("data.val_limit=0", "data.val_limit must be >= 1"),
         ("max_steps=0", "max_steps must be >= 1"),
         ("optim.hard_sample_gamma=-1", "optim.hard_sample_gamma must be >= 0"),
+        ("data.root=[unclosed", r"--set data.root=\[unclosed: the value is not valid YAML"),
+        ("data.root=@foo", r"cannot start any token at line 1, column 1\); quote strings"),
     ],
 )
 def test_bad_values_raise_clear_errors(override, message):
@@ -67,3 +69,16 @@ def test_bad_values_raise_clear_errors(override, message):
 def test_parse_override_nested():
     assert parse_override("a.b.c=[1, 2]") == {"a": {"b": {"c": [1, 2]}}}
     assert parse_override("init.swin=null") == {"init": {"swin": None}}
+
+
+def test_unreadable_config_files_are_one_line_errors(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data:\n  root: [data\noptim: {lr: 1}\n")
+    with pytest.raises(LGFormerError, match=r"broken.yaml is not valid YAML: .* at line \d+"):
+        load_train_config(broken)
+    binary = tmp_path / "photo.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    with pytest.raises(LGFormerError, match="photo.png is not a text file"):
+        load_train_config(binary)
+    with pytest.raises(LGFormerError, match="is a directory: give a YAML file"):
+        load_train_config(tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import warnings
 from pathlib import Path
 
@@ -30,10 +29,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | N
     ``mmap=True`` and ``weights_only=True`` (argparse namespaces, which the
     released training script stores, are allowed).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LGFormerError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
+    path = checkpoint_file(path)
+    if path.suffix == ".safetensors" or _looks_like_safetensors(path):
         return _read_safetensors(path)
     obj = _torch_load(path)
     try:
@@ -42,6 +39,25 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | N
         raise LGFormerError(f"{path}: {err}") from err
     config = obj.get("model_config") if isinstance(obj, dict) else None
     return sd, config
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """``path`` as a ``Path`` if it is a file; ``LGFormerError`` saying what it is if not."""
+    path = Path(path)
+    if path.is_dir():
+        raise LGFormerError(f"checkpoint {path} is a directory: give the checkpoint file in it")
+    if not path.is_file():
+        raise LGFormerError(f"checkpoint not found: {path}")
+    return path
+
+
+def _looks_like_safetensors(path: Path) -> bool:
+    """A safetensors file starts with its header's length (8 bytes, little-endian) and '{'."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 2 <= int.from_bytes(head[:8], "little") <= path.stat().st_size - 8
 
 
 def _torch_load(path: Path) -> object:
@@ -55,22 +71,33 @@ def _torch_load(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors come in many types
-        raise LGFormerError(_unreadable(path, err)) from err
+        raise LGFormerError(unreadable_checkpoint_message(path, err)) from err
 
 
-def _unreadable(path: Path, err: Exception) -> str:
-    """Why ``torch.load`` could not read ``path``, and what to do about it."""
-    # The first sentence: torch's messages go on for lines about miniz and weights_only.
-    text = str(err).strip()
-    first = text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(err).__name__
-    if isinstance(err, pickle.UnpicklingError) and "weights only" in first.lower():
+def unreadable_checkpoint_message(path: Path, err: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed with ``err``, and what to do, on one
+    line (torch's own messages run for lines about miniz and ``weights_only``)."""
+    text = str(err)
+    if "Unsupported global" in text:  # a real pickle, with classes beyond tensors in it
         return (
             f"cannot read checkpoint {path}: it stores Python objects other than tensors; "
             "if you trust it, re-save its 'model' entry with torch.save"
         )
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip archive ("PK\x03\x04"), or a pickle (protocol 2) before 1.6.
+    if head.startswith((b"PK\x03\x04", b"\x80\x02")) or any(
+        sign in text for sign in ("zip archive", "EOF", "truncated", "corrupt")
+    ):
+        return (
+            f"cannot read checkpoint {path}: the file is truncated or corrupt; "
+            "download or copy it again"
+        )
+    if path.stat().st_size == 0:
+        return f"checkpoint {path} is empty (0 bytes): download or copy it again"
     return (
-        f"cannot read checkpoint {path}: the file is truncated, corrupt or not a PyTorch "
-        f"checkpoint ({first}); download or copy it again"
+        f"cannot read checkpoint {path}: it is not a PyTorch checkpoint (torch.save) or a "
+        "safetensors file; give an LGFormer .pth/.pt or .safetensors file"
     )
 
 

@@ -129,13 +129,13 @@ def _fsync_dir(directory: Path) -> None:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A training checkpoint as a dict; a clear ``LGFormerError`` if it is unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise LGFormerError(f"checkpoint not found: {path}")
+    from lgformer.checkpoints.io import checkpoint_file, unreadable_checkpoint_message
+
+    path = checkpoint_file(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # any unpickling failure means a bad file
-        raise LGFormerError(f"cannot read checkpoint {path}: {err}") from err
+        raise LGFormerError(unreadable_checkpoint_message(path, err)) from err
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise LGFormerError(f"{path} is not a training checkpoint (no 'model' entry)")
     return ckpt

@@ -189,9 +189,16 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] = ())
     merged = TrainConfig().to_dict()
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise LGFormerError(f"config {path} is a directory: give a YAML file")
         if not path.is_file():
             raise LGFormerError(f"config file not found: {path}")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise LGFormerError(f"{path} is not a text file; give a YAML config") from err
+        except yaml.YAMLError as err:
+            raise LGFormerError(f"{path} is not valid YAML: {_yaml_problem(err)}") from err
         if not isinstance(loaded, dict):
             raise LGFormerError(f"{path}: a training config must be a YAML mapping")
         merged = deep_merge(merged, loaded)
@@ -205,7 +212,13 @@ def parse_override(item: str) -> dict[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise LGFormerError(f"--set expects key=value, got {item!r}")
-    value = yaml.safe_load(raw) if raw.strip() else None
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise LGFormerError(
+            f"--set {item}: the value is not valid YAML ({_yaml_problem(err)}); "
+            "quote strings that start with [, {, @ or `"
+        ) from err
     out: dict[str, Any] = {}
     node = out
     parts = key.strip().split(".")
@@ -213,6 +226,13 @@ def parse_override(item: str) -> dict[str, Any]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
     return out
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """What PyYAML found wrong, and where (1-based line and column), on one line."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
