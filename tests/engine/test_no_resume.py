@@ -33,9 +33,10 @@ def test_a_run_killed_before_its_first_checkpoint_does_not_resume_the_old_one(
 
     replaced = tmp_path / "replaced"
     moved = "last.pt, best.pt, config.yaml, tensorboard"
-    assert f"moved the previous run's {moved} to {replaced}, replacing the older" in (
+    assert f"moved the previous run's {moved} to {replaced} (the older one there kept as " in (
         capsys.readouterr().out
     )
+    assert (tmp_path / "replaced.1" / "older.txt").read_text() == "a run replaced before"
     assert {p.name for p in replaced.iterdir()} == {
         "last.pt", "best.pt", "config.yaml", "tensorboard",
     }  # fmt: skip
@@ -63,3 +64,13 @@ def test_a_diverged_checkpoint_is_moved_too(tmp_path):
     (tmp_path / "replaced").write_text("a file in the way")
     assert set_aside(tmp_path, ("last.pt", "best.pt", "diverged.pt")) == ["diverged.pt"]
     assert (tmp_path / "replaced" / "diverged.pt").read_bytes() == b"state"
+    assert (tmp_path / "replaced.1").read_text() == "a file in the way"
+
+
+def test_every_earlier_replaced_run_is_kept(tmp_path):
+    for generation in range(4):
+        (tmp_path / "last.pt").write_bytes(b"run %d" % generation)
+        assert set_aside(tmp_path, ("last.pt",)) == ["last.pt"]
+    assert (tmp_path / "replaced" / "last.pt").read_bytes() == b"run 3"
+    for k in (1, 2, 3):  # oldest first
+        assert (tmp_path / f"replaced.{k}" / "last.pt").read_bytes() == b"run %d" % (k - 1)

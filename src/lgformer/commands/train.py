@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-resume",
         action="store_true",
         help="start fresh even if <output>/last.pt exists (the old run's checkpoints, "
-        "config and logs move to <output>/replaced/)",
+        "config and logs move to <output>/replaced/; an older replaced/ is kept as "
+        "replaced.1, .2, ...)",
     )
     parser.add_argument(
         "--print-config", action="store_true", help="print the merged config and exit"

@@ -91,9 +91,10 @@ def set_aside(
 
     When ``directory`` holds any of the files ``checkpoints``, those and the
     ``companions`` present (files or folders, e.g. its config and logs) move into
-    ``<directory>/replaced/``; an older ``replaced/`` is deleted first. Checkpoints move
-    in the order given, so list the one a launch resumes from first. Returns the names
-    moved, in order (empty: no checkpoint there, nothing touched).
+    ``<directory>/replaced/``; an older ``replaced/`` is first renamed
+    ``replaced.1`` (or ``.2``, ... : the first free number), so no run is ever deleted.
+    Checkpoints move in the order given, so list the one a launch resumes from first.
+    Returns the names moved, in order (empty: no checkpoint there, nothing touched).
     """
     directory = Path(directory)
     found = [name for name in checkpoints if (directory / name).is_file()]
@@ -101,16 +102,22 @@ def set_aside(
         return []
     found += [name for name in companions if (directory / name).exists()]
     target = directory / REPLACED
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)
-    else:
-        target.unlink(missing_ok=True)
+    if target.exists() or target.is_symlink():
+        os.replace(target, older_replaced_path(directory))
     target.mkdir()
     for name in found:
         os.replace(directory / name, target / name)
     _fsync_dir(target)
     _fsync_dir(directory)
     return found
+
+
+def older_replaced_path(directory: str | Path) -> Path:
+    """``<directory>/replaced.<k>`` with the smallest ``k >= 1`` not taken yet."""
+    k = 1
+    while (Path(directory) / f"{REPLACED}.{k}").exists():
+        k += 1
+    return Path(directory) / f"{REPLACED}.{k}"
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from lgformer.engine.build import build_datasets, build_model
-from lgformer.engine.checkpoint import BEST, LAST, REPLACED, find_resume_checkpoint, set_aside
+from lgformer.engine.checkpoint import (
+    BEST,
+    LAST,
+    REPLACED,
+    find_resume_checkpoint,
+    older_replaced_path,
+    set_aside,
+)
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.cpu_allocator import retain_freed_memory
 from lgformer.engine.distributed import (
@@ -90,11 +97,12 @@ def run_training(
 
 def _set_aside_previous_run(out_dir: Path, log: Callable[[str], None]) -> None:
     """``--no-resume``: moves an earlier run's checkpoints (last.pt first) with its config
-    and logs into ``<out_dir>/replaced/``, replacing an older one."""
-    older = (out_dir / REPLACED).exists()
+    and logs into ``<out_dir>/replaced/``, an older one kept as ``replaced.<k>``."""
+    older = (out_dir / REPLACED).exists() or (out_dir / REPLACED).is_symlink()
+    kept_as = older_replaced_path(out_dir)
     moved = set_aside(out_dir, (LAST, BEST, DIVERGED), ("config.yaml", "tensorboard"))
     if moved:
-        replacing = ", replacing the older one there" if older else ""
+        replacing = f" (the older one there kept as {kept_as})" if older else ""
         names = ", ".join(moved)
         log(f"--no-resume: moved the previous run's {names} to {out_dir / REPLACED}{replacing}")
 
