@@ -64,3 +64,14 @@ def test_fewer_than_three_slots_are_refused(max_words):
     with pytest.warns(UserWarning, match="truncated to 3"):
         ids, _ = SentenceTokenizer(max_words=3)(["the dog"])
     assert ids.tolist() == [[101, 1996, 3899]]  # [CLS] the dog: the [SEP] is cut off
+
+
+def test_sentences_with_no_known_word_warn():
+    tok = SentenceTokenizer()
+    with pytest.warns(UserWarning, match=r"no word of '🐶🐶' is in the vocabulary"):
+        ids, mask = tok.encode("🐶🐶")
+    assert sum(mask) == 3  # [CLS] [UNK] [SEP]: still runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tok.encode("the dog 🐶")  # one known word is enough
+        tok.encode("🐶🐶", warn=False)

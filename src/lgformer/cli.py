@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from lgformer.errors import LGFormerError
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    plain_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return int(_module(args.command).run(args) or 0)
     except KeyboardInterrupt:
@@ -54,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     except LGFormerError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = plain_format
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """Warnings as users of a command read them: ``warning: <message>``, no source line."""
+    return f"warning: {message}\n"
 
 
 if __name__ == "__main__":

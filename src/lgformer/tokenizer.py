@@ -67,7 +67,7 @@ class SentenceTokenizer:
 
         Raises ``LGFormerError`` for an empty sentence, also one of only characters
         the tokenizer drops (zero-width spaces, control characters, lone accents);
-        warns when truncating.
+        warns when truncating, and when no piece is in the vocabulary (emoji only).
         """
         if not isinstance(sentence, str) or not sentence.strip():
             raise LGFormerError("empty sentence: give a referring expression with words")
@@ -76,6 +76,12 @@ class SentenceTokenizer:
             raise LGFormerError(
                 f"empty sentence: {sentence!r} has no characters the tokenizer reads "
                 "(only invisible or control characters); give a referring expression with words"
+            )
+        if warn and all(i == self._tokenizer.unk_token_id for i in ids[1:-1]):
+            warnings.warn(
+                f"no word of {sentence[:60]!r} is in the vocabulary (every piece is "
+                "[UNK]): the model sees no words, and its mask does not depend on the sentence",
+                stacklevel=2,
             )
         if len(ids) > self.max_words and warn:
             warnings.warn(

@@ -201,3 +201,22 @@ def test_other_unreadable_files_keep_the_plain_message(tmp_path):
         load_rgb(_save(tmp_path, "junk.tif", b"II*\x00" + b"\xff" * 20))
     with pytest.raises(LGFormerError, match="cannot read uploaded image: cannot identify"):
         decode_image_bytes(b"not an image at all")
+
+
+def test_unreadable_uploads_name_the_upload_not_a_python_object(tmp_path):
+    with pytest.raises(LGFormerError) as err:
+        decode_image_bytes(b"not an image at all")
+    assert "BytesIO" not in str(err.value) and "not an image format Pillow reads" in str(err.value)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(LGFormerError, match=r"empty.png is empty \(0 bytes\)"):
+        load_rgb(empty)
+
+
+def test_empty_or_closed_pil_images_get_clear_errors():
+    with pytest.raises(LGFormerError, match=r"the image is empty \(0x0 pixels\)"):
+        load_rgb(Image.new("RGB", (0, 0)))
+    closed = Image.new("RGB", (4, 4))
+    closed.close()
+    with pytest.raises(LGFormerError, match="cannot read the PIL image"):
+        load_rgb(closed)

@@ -425,3 +425,21 @@ def test_serve_with_a_checkpoint_defaults_to_480(monkeypatch, capsys):
     sizes = _record_image_size(monkeypatch)
     assert main(["serve", "--checkpoint", "model.pth", "--port", "0"]) == 2
     assert sizes == [480]
+
+
+def test_cli_warnings_are_one_line_without_source_code(tiny_checkpoint, tmp_path):
+    import subprocess
+    import sys
+
+    image = tmp_path / "img.png"
+    Image.fromarray(_rgb()).save(image)
+    cmd = [
+        sys.executable, "-m", "lgformer.cli", "segment", "--checkpoint", str(tiny_checkpoint),
+        "--image", str(image), "--text", "the " * 40, "--out", str(tmp_path / "o"),
+        "--image-size", "64", "--device", "cpu",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "truncated" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: sentence has 42 ids")
+    assert "tokenizer.py" not in proc.stderr and "warnings.warn" not in proc.stderr

@@ -69,6 +69,8 @@ def load_rgb(image: ImageLike, *, exif_transpose: bool = True) -> np.ndarray:
             raise LGFormerError(f"{path} is a directory: give the path of an image file")
         if not path.is_file():
             raise LGFormerError(f"image not found: {path}")
+        if path.stat().st_size == 0:
+            raise LGFormerError(f"image {path} is empty (0 bytes)")
         image = _open_pil(path, f"image {path}")
     if isinstance(image, Image.Image):
         return pil_to_rgb(image, exif_transpose=exif_transpose)
@@ -109,7 +111,10 @@ def _open_pil(source: Path | io.BytesIO, label: str) -> Image.Image:
                 f"cannot read {label}: it is a TIFF of {layout}, which Pillow cannot "
                 f"decode; {CONVERT_HINT}"
             ) from err
-        raise LGFormerError(f"cannot read {label}: {err}") from err
+        raise LGFormerError(
+            f"cannot read {label}: cannot identify image file (not an image format Pillow "
+            "reads, such as PNG, JPEG, TIFF, BMP or WebP)"
+        ) from err
     except (OSError, SyntaxError, ValueError) as err:
         raise LGFormerError(f"cannot read {label}: {err}") from err
 
@@ -162,6 +167,12 @@ def _as_tuple(value: object) -> tuple:
 
 def pil_to_rgb(pil: Image.Image, *, exif_transpose: bool = True) -> np.ndarray:
     """PIL image of any mode -> (H, W, 3) uint8 RGB."""
+    if pil.width < 1 or pil.height < 1:
+        raise LGFormerError(f"the image is empty ({pil.width}x{pil.height} pixels)")
+    try:
+        pil.load()  # a closed or broken image fails here, not deep inside a conversion
+    except (OSError, ValueError, SyntaxError) as err:
+        raise LGFormerError(f"cannot read the PIL image: {err}") from err
     if exif_transpose:
         pil = apply_exif_orientation(pil)
     if pil.mode in SIXTEEN_BIT_MODES:
