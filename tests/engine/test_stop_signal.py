@@ -161,6 +161,39 @@ def test_validation_workers_survive_signals_meant_for_the_whole_group(tmp_path, 
     assert "overall_iou" in saved["metrics"]  # the validation finished
 
 
+@pytest.mark.parametrize("validating", [False, True])
+def test_a_signal_while_loader_workers_start_stops_the_run_cleanly(
+    tmp_path, test_handlers, monkeypatch, validating
+):
+    """PyTorch's own SIGTERM handler ends a worker until ``worker_signals`` takes over: a
+    signal to the whole group in that window must neither kill the worker (PyTorch would
+    raise in the trainer, nothing saved) nor be lost for the trainer."""
+    from lgformer.engine import training_loader
+    from lgformer.engine.stop_signals import worker_signals
+
+    starts = tmp_path / "worker_starts"  # workers are processes: count in a file
+    starts.mkdir()
+
+    def signalled_while_starting(worker_id):
+        (starts / str(len(list(starts.iterdir())))).touch()
+        first_validation_worker = 1  # epoch 1's training worker is the first one
+        if len(list(starts.iterdir())) - 1 == (first_validation_worker if validating else 0):
+            for pid in (os.getpid(), os.getppid()):
+                os.kill(pid, signal.SIGTERM)
+        worker_signals(worker_id)
+
+    monkeypatch.setattr(training_loader, "worker_signals", signalled_while_starting)
+    data = squares_factory(n_train=8, n_val=8, size=32)
+    cfg = tiny_config(tmp_path, "optim.epochs=2", "data.num_workers=1")
+    with pytest.raises(TrainingInterrupted) as stop:
+        run_training(cfg, datasets=data)
+    assert stop.value.signum == signal.SIGTERM
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["step"] == stop.value.step >= 1
+    if validating:  # the validation ran to its end, and the run stopped at the boundary
+        assert saved["epoch"] == 1 and "overall_iou" in saved["metrics"]
+
+
 class GroupSignal(torch.utils.data.Dataset):
     """Its worker, at item 3, sends SIGINT and SIGTERM to itself and its parent (the
     training process), as a signal to the whole process group would."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from lgformer.engine.auxiliary_heads import AuxiliaryHeads
@@ -47,9 +47,10 @@ from lgformer.engine.optimizer import build_optimizer
 from lgformer.engine.precision import resolve_precision
 from lgformer.engine.sampler import ResumableSampler
 from lgformer.engine.schedule import build_schedule
-from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted, worker_signals
+from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted
 from lgformer.engine.trainer_checkpoints import TrainerCheckpoints
 from lgformer.engine.trainer_reporting import TrainerReporting
+from lgformer.engine.training_loader import TrainingDataLoader
 from lgformer.engine.training_model import TrainingModel
 from lgformer.errors import LGFormerError
 
@@ -283,7 +284,7 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         # Its own generator: creating the iterator must not draw from the global RNG.
         loader_gen = torch.Generator()
         loader_gen.manual_seed(cfg.seed * 1_000_003 + self.epoch)
-        loader = DataLoader(
+        loader = TrainingDataLoader(
             self.train_set,
             batch_size=self.batch_size,
             sampler=self.sampler,
@@ -292,7 +293,6 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
             pin_memory=self.device.type == "cuda",
             drop_last=True,
             generator=loader_gen,
-            worker_init_fn=worker_signals,
         )
         self.train_model.train()
         bar = tqdm(

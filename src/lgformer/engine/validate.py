@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from lgformer.engine.distributed import DistInfo
 from lgformer.engine.precision import Precision
-from lgformer.engine.stop_signals import worker_signals
+from lgformer.engine.training_loader import TrainingDataLoader
 from lgformer.evaluation.loop import count_ious, shard_loader
 
 
@@ -49,7 +49,7 @@ def validate(
         num_workers=num_workers,
         collate_fn=collate_fn,
         device=device,
-        worker_init_fn=worker_signals,  # a stop signal is the trainer's to handle
+        loader_class=TrainingDataLoader,  # a stop signal is the trainer's to handle
     )
     bar = tqdm(total=len(loader.sampler), desc="validate", leave=False, disable=not progress)
     with bar:

@@ -31,21 +31,20 @@ def shard_loader(
     num_workers: int,
     collate_fn: Callable | None,
     device: torch.device,
-    worker_init_fn: Callable[[int], None] | None = None,
+    loader_class: type[DataLoader] = DataLoader,
 ) -> DataLoader:
     """A loader over this process's contiguous shard of ``dataset``, in dataset order.
 
-    ``worker_init_fn`` runs in each worker process (training passes the one that leaves
-    SIGINT/SIGTERM to the trainer, so a stop during validation does not kill the workers).
+    ``loader_class`` builds it (training passes the one whose workers leave SIGINT and
+    SIGTERM to the trainer, so a stop during validation does not kill the workers).
     """
-    return DataLoader(
+    return loader_class(
         dataset,
         batch_size=batch_size,
         sampler=ShardSampler(len(dataset), rank, world_size),
         num_workers=num_workers,
         collate_fn=collate_fn,
         pin_memory=device.type == "cuda",
-        worker_init_fn=worker_init_fn,
     )
 
 
