@@ -54,10 +54,21 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except LGFormerError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_message(err)}", file=sys.stderr)
         return 2
     finally:
         warnings.formatwarning = plain_format
+
+
+def user_message(err: LGFormerError) -> str:
+    """The error's message; for one raised in a DataLoader worker, which PyTorch re-raises
+    with the worker's whole traceback as its text, only the original message."""
+    text = str(err)
+    if "Original Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    name = f"{type(err).__module__}.{type(err).__qualname__}: "
+    return last.split(name, 1)[1] if name in last else last
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001

@@ -63,8 +63,10 @@ def test_a_weights_only_file_is_refused_with_the_init_option_to_use() -> None:
 def test_another_model_config_is_refused() -> None:
     cfg = TrainConfig()
     other = {**MODEL, "decoder": {"hidden_dim": 64}}
-    with pytest.raises(LGFormerError, match="another model config.*--no-resume"):
+    with pytest.raises(LGFormerError, match="another model than this run's.*--no-resume") as err:
         _check(_checkpoint(cfg, model_config=other), cfg)
+    hidden = MODEL["decoder"]["hidden_dim"]
+    assert f"decoder.hidden_dim: 64 -> {hidden}" in str(err.value)
 
 
 @pytest.mark.parametrize("key", RUN_KEYS)

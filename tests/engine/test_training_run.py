@@ -74,6 +74,40 @@ def test_repeated_non_finite_losses_abort_with_a_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
 
 
+class _NaNFromLoad(SquaresDataset):
+    """Every item loaded after the first ``clean`` ones is NaN (loading is in-process)."""
+
+    def __init__(self, clean: int):
+        super().__init__(8, 32, seed=1)
+        self.clean, self.loads = clean, 0
+
+    def __getitem__(self, index):
+        self.loads += 1
+        item = super().__getitem__(index)
+        if self.loads > self.clean:
+            item["image"] = torch.full_like(item["image"], float("nan"))
+        return item
+
+
+def test_checkpoints_wait_while_the_loss_is_not_finite(tmp_path, capsys):
+    """A last.pt written during non-finite steps would resume into them (with their count):
+    mid-epoch and epoch checkpoints wait, so last.pt is the state from before them."""
+    cfg = tiny_config(
+        tmp_path, "optim.epochs=2", "optim.max_bad_steps=3", "output.checkpoint_every=1",
+        "validate=false",
+    )  # fmt: skip
+    data = lambda cfg, max_words: (_NaNFromLoad(clean=6), None, None)  # noqa: E731
+    message = "3 steps in a row.*last.pt, written before these non-finite steps"
+    with pytest.warns(UserWarning), pytest.raises(TrainingDivergedError, match=message):
+        run_training(cfg, datasets=data)  # steps 1-3 finite, 4 (the epoch's end) on NaN
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["step"] == 3 and saved["bad_steps"] == 0
+    assert load_checkpoint(tmp_path / "diverged.pt")["step"] == 6
+    out = capsys.readouterr().out
+    assert "the epoch's checkpoint waits: the last 1 losses were not finite" in out
+    assert "the checkpoint of step 5 waits: the last 2 losses were not finite" in out
+
+
 def test_gradient_checkpointing_changes_nothing_with_frozen_embeddings(tmp_path):
     """Recomputation must still reach every BERT layer although the embeddings are frozen."""
     data = squares_factory(n_train=4, n_val=0, size=32)

@@ -52,10 +52,12 @@ def check_resumable(
         )
     restart = "or start a new run with --no-resume or another output.dir"
     if ckpt.get("model_config") not in (None, model_config):
+        differs = config_changes(ckpt["model_config"], model_config)
+        shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in list(differs.items())[:5])
+        more = f" and {len(differs) - 5} more" if len(differs) > 5 else ""
         raise LGFormerError(
-            f"{path} was trained with another model config than this run's "
-            f"(model.preset={cfg.model.preset!r}); resume with the same config, "
-            f"{restart}"
+            f"{path} was trained with another model than this run's ({shown}{more}, "
+            f"checkpoint -> this run); resume with the same model config, {restart}"
         )
     changes = config_changes(ckpt.get("config") or {}, cfg.to_dict())
     fixed = {k: v for k, v in changes.items() if k in RUN_KEYS and v[0] is not None}

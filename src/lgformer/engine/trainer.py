@@ -226,6 +226,9 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 self._validate()
             self.epoch += 1
             self.step_in_epoch = 0
+            if self.bad_steps and not last:
+                self._defer_checkpoint("the epoch's checkpoint")
+                continue
             self.save(LAST, best=self._is_new_best())
         if self.epoch >= cfg.optim.epochs:
             self.logger.info(f"done: {self.epoch} epochs, {self.step} steps")
@@ -321,7 +324,10 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 every = cfg.output.checkpoint_every
                 mid_epoch = self.step_in_epoch < self.iters_per_epoch
                 if every and self.step % every == 0 and mid_epoch:
-                    self.save(LAST)
+                    if self.bad_steps:
+                        self._defer_checkpoint(f"the checkpoint of step {self.step}")
+                    else:
+                        self.save(LAST)
                 if self._agree_on_stop() or (mid_epoch and self._stop_requested()):
                     return False
         finally:
@@ -387,6 +393,14 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         self.scheduler.step()
         return value
 
+    def _defer_checkpoint(self, what: str) -> None:
+        """Logs that ``what`` is not written: the last steps' losses were not finite, and
+        last.pt keeps the state from before them (a relaunch must not resume into them)."""
+        self.logger.info(
+            f"{what} waits: the last {self.bad_steps} losses were not finite; "
+            f"{LAST} keeps the state from before them"
+        )
+
     def _skip_step(self, value: float) -> None:
         self.bad_steps += 1
         self.optimizer.zero_grad(set_to_none=True)
@@ -403,7 +417,10 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
             self.step += 1
             path = self.save(DIVERGED)
             if (self.out_dir / LAST).is_file():
-                relaunch = f"{LAST} keeps the previous checkpoint, where a new launch resumes"
+                relaunch = (
+                    f"{LAST}, written before these non-finite steps (checkpoints wait while "
+                    "the loss is not finite), is where a new launch resumes"
+                )
             else:
                 relaunch = f"there is no {LAST} yet, so a new launch starts over"
             raise TrainingDivergedError(
