@@ -26,7 +26,11 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lgformer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="lgformer",
+        description="LGFormer referring image segmentation: the mask of the object a "
+        "sentence refers to. 'lgformer COMMAND --help' describes each command.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -73,8 +73,30 @@ class ParityFixture:
         except (KeyError, TypeError, ValueError) as err:
             raise LGFormerError(f"{json_path}: bad or incomplete 'config': {err!r}") from err
         return cls(
-            config=config, manifest=meta.get("manifest", []), tensors=_load_tensors(tensors_path)
+            config=config,
+            manifest=_checked_manifest(meta, json_path),
+            tensors=_load_tensors(tensors_path),
         )
+
+
+def _checked_manifest(meta: dict, json_path: Path) -> list[dict]:
+    """The fixture's ``manifest``: a list of ``{"key", "shape", "kind", ...}`` entries."""
+    if "manifest" not in meta:
+        raise LGFormerError(f"{json_path} has no 'manifest' entry: not a parity fixture")
+    manifest = meta["manifest"]
+    if not isinstance(manifest, list):
+        raise LGFormerError(
+            f"{json_path}: bad 'manifest': a list of entries expected, got "
+            f"{type(manifest).__name__}"
+        )
+    for i, entry in enumerate(manifest):
+        fields_ok = isinstance(entry, dict) and {"key", "shape", "kind"} <= entry.keys()
+        if not fields_ok or not isinstance(entry["shape"], list):
+            raise LGFormerError(
+                f"{json_path}: bad 'manifest' entry {i} ({entry!r:.80}): each entry needs "
+                "'key', 'shape' (a list) and 'kind'"
+            )
+    return manifest
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -386,3 +386,98 @@ def test_a_body_that_never_arrives_times_out_with_408(segmenter):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_post_to_a_page_gets_405_with_allow(base_url):
+    """The README: a method a path does not take gets 405 with an Allow header."""
+    for path in ("/", "/index.html", "/api/health"):
+        status, headers, answer = _request(base_url, "POST", path, b"{}")
+        assert status == 405, path
+        assert headers["Allow"] == "GET, HEAD"
+        assert f"POST is not supported for {path}: use GET, HEAD" in json.loads(answer)["error"]
+
+
+def test_a_body_without_content_length_gets_411_and_the_server_keeps_going(base_url):
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    body = json.dumps({"image": _png_b64(np.zeros((8, 8, 3), np.uint8)), "sentences": ["x"]})
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:  # chunked: http.client sends an iterable body with Transfer-Encoding: chunked
+        connection.request(
+            "POST", "/api/segment", body=iter([body.encode()]), encode_chunked=True,
+            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        )  # fmt: skip
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 411
+    assert "Content-Length header (chunked bodies are not supported)" in answer["error"]
+    status, _, answer = _request(base_url, "POST", "/api/segment")  # Content-Length: 0
+    assert status == 400 and "the request body is empty: send {" in json.loads(answer)["error"]
+    status, answer = _post(base_url, json.loads(body))
+    assert status == 200 and len(answer["results"]) == 1
+
+
+PAGE_HARNESS = """
+const elements = {};
+function element(tag) {
+  return {tag, children: [], className: "", textContent: "",
+    append(...c) { this.children.push(...c); },
+    replaceChildren(...c) { this.children = c; },
+    addEventListener(type, fn) { this.listener = fn; }};
+}
+for (const id of ["form", "status", "results", "image", "sentences"]) elements[id] = element(id);
+elements.image.files = [{}];
+globalThis.document = {getElementById: (id) => elements[id], createElement: element};
+globalThis.FileReader = class {
+  readAsDataURL() { this.result = "data:image/png;base64,AA=="; setTimeout(() => this.onload()); }
+};
+const answers = [];  // one per fetch, resolved by the script below in any order
+globalThis.fetch = () => new Promise((resolve) => answers.push(resolve));
+function reply(i, sentence) {
+  const body = {width: 4, height: 4, results: [{sentence, coverage: 1, overlay: "o", mask: "m"}]};
+  answers[i]({ok: true, statusText: "OK", json: async () => body});
+}
+const tick = () => new Promise((r) => setTimeout(r, 5));
+"""
+
+
+def test_page_shows_only_the_latest_press_when_answers_arrive_out_of_order():
+    """Pressing Segment twice: the first answer, arriving last, must not join the second's."""
+    import re
+    import shutil
+    import subprocess
+
+    from lgformer.inference.web import index_html
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    page_script = re.search(r"<script>(.*)</script>", index_html().decode(), flags=re.S)
+    script = (
+        PAGE_HARNESS
+        + page_script.group(1)
+        + """
+(async () => {
+  const submit = () => elements.form.listener({preventDefault() {}});
+  elements.sentences.value = "first";
+  submit();
+  await tick();
+  elements.sentences.value = "second";
+  submit();
+  await tick();
+  reply(1, "second");
+  await tick();
+  reply(0, "first");
+  await tick();
+  const shown = elements.results.children.map((f) => f.children[0].alt);
+  console.log(JSON.stringify({shown, status: elements.status.textContent}));
+})();
+"""
+    )
+    proc = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"shown": ["second"], "status": "4x4, 1 mask(s)"}

@@ -32,7 +32,7 @@ def test_incomplete_config(tmp_path, capsys):
 
 
 def test_corrupt_safetensors(tmp_path, capsys):
-    (tmp_path / "fixture.json").write_text(json.dumps({"config": OTHER_CONFIG}))
+    (tmp_path / "fixture.json").write_text(json.dumps({"config": OTHER_CONFIG, "manifest": []}))
     (tmp_path / "fixture.safetensors").write_bytes(b"garbage")
     assert "is not a safetensors file" in _run(tmp_path / "fixture.json", capsys)
 
@@ -63,3 +63,25 @@ def test_the_safetensors_sibling_may_be_named(tmp_path, capsys):
     path = _write_fixture(tmp_path, OTHER_CONFIG, batch=1, size=(40, 40))
     assert main(["parity", str(path.with_suffix(".safetensors"))]) == 0
     assert "PASS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (None, "has no 'manifest' entry: not a parity fixture"),
+        ({"a": 1}, "bad 'manifest': a list of entries expected, got dict"),
+        (["backbone.x"], "bad 'manifest' entry 0 ('backbone.x'): each entry needs"),
+        ([{"key": "backbone.x", "kind": "parameter"}], "bad 'manifest' entry 0"),
+        ([{"key": "backbone.x", "shape": 3, "kind": "parameter"}], "'shape' (a list)"),
+    ],
+)
+def test_a_malformed_manifest_is_one_line(tmp_path, capsys, manifest, message):
+    path = _write_fixture(tmp_path, OTHER_CONFIG, batch=1, size=(40, 40))
+    meta = json.loads(path.read_text())
+    if manifest is None:
+        del meta["manifest"]
+    else:
+        meta["manifest"] = manifest
+    path.write_text(json.dumps(meta))
+    err = _run(path, capsys)
+    assert message in err and err.count("\n") == 1

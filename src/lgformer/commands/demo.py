@@ -10,13 +10,21 @@ HELP = "Segment a fresh synthetic scene with the bundled model."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output directory")
+    parser.add_argument(
+        "--out", type=Path, default=Path("demo_out"), help="output directory (default: demo_out)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="scene seed (default: random)")
-    parser.add_argument("--scenes", type=int, default=1, help="number of scenes to segment")
+    parser.add_argument(
+        "--scenes", type=int, default=1, help="number of scenes to segment (default: 1)"
+    )
     parser.add_argument(
         "--checkpoint", default=None, help="use these weights instead of the bundled model"
     )
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default: the bundled model is small) or cuda, cuda:1",
+    )
     parser.add_argument(
         "--image-size", type=int, default=None, help="model input size (default: the bundled one)"
     )

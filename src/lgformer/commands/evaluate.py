@@ -23,10 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-root", required=True, type=Path, help="holds <dataset>/ and images/ (REFER layout)"
     )
     parser.add_argument(
-        "--dataset", default="refcoco", help="refcoco, refcoco+, refcocog, refclef or synthetic"
+        "--dataset",
+        default="refcoco",
+        help="refcoco (default), refcoco+, refcocog, refclef or synthetic",
     )
-    parser.add_argument("--split-by", default="unc", help="unc, google, umd or berkeley")
-    parser.add_argument("--split", default="val", help="train, val, test, testA, testB (, testC)")
+    parser.add_argument("--split-by", default="unc", help="unc (default), google, umd or berkeley")
+    parser.add_argument(
+        "--split", default="val", help="train, val (default), test, testA, testB (, testC)"
+    )
     parser.add_argument(
         "--resolution",
         choices=("input", "original"),

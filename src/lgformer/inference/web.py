@@ -174,15 +174,26 @@ def make_handler(
 
         def do_POST(self) -> None:  # noqa: N802
             if urlsplit(self.path).path != "/api/segment":
-                self._drop_body()
-                self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no endpoint at {self.path}"})
+                self._refuse_method()  # 405 on a page, 404 where nothing is served
+                return
+            if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
+                self.close_connection = True  # an unread chunked body must not be parsed
+                message = (
+                    "send the JSON body with a Content-Length header (chunked bodies are "
+                    f"not supported): {EXPECTED_BODY}"
+                )
+                self._send_json(HTTPStatus.LENGTH_REQUIRED, {"error": message})
                 return
             try:
-                length = int(self.headers.get("Content-Length", "0"))
+                length = int(self.headers["Content-Length"])
             except ValueError:
                 length = -1
             if length < 0:
                 self._send_json(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
+                return
+            if length == 0:
+                message = f"the request body is empty: send {EXPECTED_BODY}"
+                self._send_json(HTTPStatus.BAD_REQUEST, {"error": message})
                 return
             if length > MAX_BODY_BYTES:
                 self._close_after_body(length)
