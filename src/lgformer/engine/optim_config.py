@@ -70,6 +70,10 @@ class OptimConfig:
     # prediction, normalised to mean 1 per batch (engine/loss.py hard_sample_weights):
     # the sentences the model gets wrong count more; 0 is the released recipe.
     hard_sample_gamma: float = 0.0
+    # Learning-rate factor of the backbone's language gates (res_gate, sym_res_gate),
+    # which then form a fifth parameter group, "gates"; 1 is the released recipe (the
+    # gates train in the backbone group at the base lr).
+    gate_lr_scale: float = 1.0
 
     @property
     def uses_categories(self) -> bool:
@@ -122,6 +126,11 @@ class OptimConfig:
             value = getattr(self, name)
             if not value >= 0:
                 raise LGFormerError(f"optim.{name} must be >= 0, got {value}")
+        if not self.gate_lr_scale > 0:
+            raise LGFormerError(
+                f"optim.gate_lr_scale must be > 0 (1 = the released recipe), got "
+                f"{self.gate_lr_scale}"
+            )
         if not self.hard_sample_gamma >= 0:
             raise LGFormerError("optim.hard_sample_gamma must be >= 0 (0 = every sample alike)")
         if self.trunk_referring_steps and not self.stage_mask_loss_weight:

@@ -127,6 +127,7 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
             train_bert_embeddings=cfg.optim.train_bert_embeddings,
             train_text_encoder=cfg.optim.train_text_encoder,
             fused=cfg.optim.fused,
+            gate_lr_scale=cfg.optim.gate_lr_scale,
         )
         for heads in self.heads.present():
             self.optimizer.add_param_group(
