@@ -263,20 +263,21 @@ def test_segment_cli_reports_an_unusable_out_dir_before_running(tiny_checkpoint,
     assert "cannot write to output directory" in capsys.readouterr().err
 
 
-def test_segment_cli_reports_an_unknown_preset_without_traceback(tiny_checkpoint, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--device", "gpu", "error: unknown device 'gpu'"),
+        ("--preset", "nope", "error: unknown preset 'nope'; choose from ["),
+    ],
+)
+def test_segment_cli_reports_a_bad_option_without_traceback(
+    tiny_checkpoint, tmp_path, capsys, option, value, message
+):
     image = tmp_path / "img.png"
     Image.fromarray(_rgb()).save(image)
-    assert _segment_cli(tiny_checkpoint, image, tmp_path / "o", "--preset", "nope") == 2
+    assert _segment_cli(tiny_checkpoint, image, tmp_path / "o", option, value) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown preset 'nope'; choose from [") and err.count("\n") == 1
-
-
-def test_segment_cli_reports_a_bad_device_without_traceback(tiny_checkpoint, tmp_path, capsys):
-    image = tmp_path / "img.png"
-    Image.fromarray(_rgb()).save(image)
-    assert _segment_cli(tiny_checkpoint, image, tmp_path / "o", "--device", "gpu") == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: unknown device 'gpu'") and err.count("\n") == 1
+    assert err.startswith(message) and err.count("\n") == 1
 
 
 def test_demo_cli_refuses_zero_scenes_and_negative_seeds(tmp_path, capsys):
