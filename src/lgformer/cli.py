@@ -75,7 +75,13 @@ def user_message(err: LGFormerError) -> str:
     return last.split(name, 1)[1] if name in last else last
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
     """Warnings as users of a command read them: ``warning: <message>``, no source line."""
     return f"warning: {message}\n"
 
