@@ -397,16 +397,29 @@ def test_post_to_a_page_gets_405_with_allow(base_url):
         assert f"POST is not supported for {path}: use GET, HEAD" in json.loads(answer)["error"]
 
 
+def _slowly(pieces: list[bytes]):
+    """Yields ``pieces`` with a short pause between them, like a client on a slow link."""
+    import time
+
+    for piece in pieces:
+        time.sleep(0.002)
+        yield piece
+
+
 def test_a_body_without_content_length_gets_411_and_the_server_keeps_going(base_url):
+    """The server reads the chunked body before refusing it: a client still sending when
+    the socket closes would get a broken pipe or a reset instead of the answer."""
     import http.client
     from urllib.parse import urlsplit
 
     url = urlsplit(base_url)
     body = json.dumps({"image": _png_b64(np.zeros((8, 8, 3), np.uint8)), "sentences": ["x"]})
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    data = body.encode()
+    pieces = [data[i : i + 64] for i in range(0, len(data), 64)]  # many chunks: still sending
     try:  # chunked: http.client sends an iterable body with Transfer-Encoding: chunked
         connection.request(
-            "POST", "/api/segment", body=iter([body.encode()]), encode_chunked=True,
+            "POST", "/api/segment", body=_slowly(pieces), encode_chunked=True,
             headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
         )  # fmt: skip
         response = connection.getresponse()
@@ -419,6 +432,25 @@ def test_a_body_without_content_length_gets_411_and_the_server_keeps_going(base_
     assert status == 400 and "the request body is empty: send {" in json.loads(answer)["error"]
     status, answer = _post(base_url, json.loads(body))
     assert status == 200 and len(answer["results"]) == 1
+
+
+def test_a_chunked_body_on_a_refused_method_is_read_before_the_405(base_url):
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        connection.request(
+            "PUT", "/api/segment", body=_slowly([b"x" * 64] * 100), encode_chunked=True,
+            headers={"Transfer-Encoding": "chunked"},
+        )  # fmt: skip
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 405 and "PUT is not supported" in answer["error"]
+    assert _request(base_url, "GET", "/api/health")[0] == 200
 
 
 PAGE_HARNESS = """

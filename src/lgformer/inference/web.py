@@ -178,6 +178,8 @@ def make_handler(
                 return
             if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
                 self.close_connection = True  # an unread chunked body must not be parsed
+                if "Transfer-Encoding" in self.headers:
+                    self._discard_chunked()  # so the client is not cut off mid-send
                 message = (
                     "send the JSON body with a Content-Length header (chunked bodies are "
                     f"not supported): {EXPECTED_BODY}"
@@ -241,6 +243,7 @@ def make_handler(
             closes the connection, so the body is not parsed as the next request."""
             if "Transfer-Encoding" in self.headers:
                 self.close_connection = True
+                self._discard_chunked()
                 return
             try:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -280,6 +283,37 @@ def make_handler(
                     if not chunk:
                         return
                     length -= len(chunk)
+            except OSError:  # timed out or reset: answer anyway
+                return
+            finally:
+                self.connection.settimeout(self.timeout)
+
+        def _discard_chunked(self) -> None:
+            """Reads and drops a chunked body (up to ``MAX_DRAIN_BYTES``) before a refusal:
+            closing a socket with unread bytes resets it, and the client, still sending,
+            would lose the answer. Stops at the last chunk, on a pause or on bad framing."""
+            self.connection.settimeout(DRAIN_IDLE_SECONDS)
+            budget = MAX_DRAIN_BYTES
+            try:
+                while budget > 0:
+                    size_line = self.rfile.readline(1024)
+                    try:
+                        size = int(size_line.split(b";")[0].strip(), 16)
+                    except ValueError:
+                        return
+                    if size == 0:  # the last chunk, then trailers up to an empty line
+                        while self.rfile.readline(1024).strip():
+                            pass
+                        return
+                    budget -= size
+                    if budget < 0:
+                        return
+                    remaining = size + 2  # the chunk and its CRLF
+                    while remaining > 0:
+                        chunk = self.rfile.read(min(remaining, 2**20))
+                        if not chunk:
+                            return
+                        remaining -= len(chunk)
             except OSError:  # timed out or reset: answer anyway
                 return
             finally:
