@@ -355,6 +355,15 @@ def test_unknown_methods_and_malformed_requests_answer_json(base_url):
     assert head.startswith(b"HTTP/1.0 431") and "Line too long" in json.loads(body)["error"]
 
 
+def test_a_huge_header_line_gets_its_431_while_the_client_is_still_sending(base_url):
+    """The server stops reading at 64 KiB of header line, answers, then reads the rest
+    before closing: closing on unread bytes would reset the connection mid-send."""
+    huge = b"GET / HTTP/1.1\r\nX-Long: " + b"a" * (16 * 2**20) + b"\r\n\r\n"
+    head, _, body = _raw_exchange(base_url, huge).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 431") and "Line too long" in json.loads(body)["error"]
+    assert _request(base_url, "GET", "/api/health")[0] == 200
+
+
 def test_a_refused_method_with_a_large_body_still_gets_its_answer(base_url):
     """The body is drained before the answer: a client still sending it would otherwise
     see a reset connection instead of the 405."""

@@ -22,6 +22,7 @@ import base64
 import binascii
 import io
 import json
+import socket
 import threading
 import traceback
 from http import HTTPStatus
@@ -287,6 +288,24 @@ def make_handler(
                 return
             finally:
                 self.connection.settimeout(self.timeout)
+
+        def finish(self) -> None:
+            """Lingering close: after the last answer, stops sending and reads what the
+            client still sends (up to ``MAX_DRAIN_BYTES``, until it hangs up or pauses
+            ``DRAIN_IDLE_SECONDS``). Closing with unread bytes, say the rest of an
+            over-long header line, would reset the connection and lose the answer."""
+            super().finish()
+            try:
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(DRAIN_IDLE_SECONDS)
+                budget = MAX_DRAIN_BYTES
+                while budget > 0:
+                    data = self.connection.recv(2**16)
+                    if not data:
+                        break
+                    budget -= len(data)
+            except OSError:  # already closed by the client, reset or timed out
+                pass
 
         def _discard_chunked(self) -> None:
             """Reads and drops a chunked body (up to ``MAX_DRAIN_BYTES``) before a refusal:
