@@ -88,7 +88,11 @@ def test_two_processes_match_each_other_and_one_process(tmp_path):
                 worst = max(worst, ((ours - theirs).norm() / ours.norm()).item())
     assert worst < 1e-2, worst
     assert (diff / total) ** 0.5 < 0.1
-    assert single.metrics == pytest.approx(rank0["metrics"], abs=1e-6)
+    # Evaluation covers the same samples once each: a dropped or doubled sample moves the
+    # IoUs by points, while the weights' ~1e-3 rounding differences (thread counts differ
+    # between this process and the workers) flip a few boundary pixels: ~0.01 points.
+    assert single.metrics.keys() == rank0["metrics"].keys()
+    assert single.metrics == pytest.approx(rank0["metrics"], abs=0.1)
 
 
 def _follows_one_process(tmp_path: Path, settings: tuple[str, ...], part: str) -> None:
