@@ -356,8 +356,8 @@ def test_unknown_methods_and_malformed_requests_answer_json(base_url):
 
 
 def test_a_huge_header_line_gets_its_431_while_the_client_is_still_sending(base_url):
-    """The server stops reading at 64 KiB of header line, answers, then reads the rest
-    before closing: closing on unread bytes would reset the connection mid-send."""
+    """The server stops parsing at 64 KiB of header line, answers, then reads the rest of
+    the 16 MiB before closing: closing on unread bytes would reset the connection."""
     huge = b"GET / HTTP/1.1\r\nX-Long: " + b"a" * (16 * 2**20) + b"\r\n\r\n"
     head, _, body = _raw_exchange(base_url, huge).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 431") and "Line too long" in json.loads(body)["error"]
@@ -416,8 +416,8 @@ def _slowly(pieces: list[bytes]):
 
 
 def test_a_body_without_content_length_gets_411_and_the_server_keeps_going(base_url):
-    """The server reads the chunked body before refusing it: a client still sending when
-    the socket closes would get a broken pipe or a reset instead of the answer."""
+    """The server reads the rest of the chunked body after its answer, before closing: a
+    client still sending when the socket closes would get a broken pipe or a reset."""
     import http.client
     from urllib.parse import urlsplit
 
@@ -443,7 +443,7 @@ def test_a_body_without_content_length_gets_411_and_the_server_keeps_going(base_
     assert status == 200 and len(answer["results"]) == 1
 
 
-def test_a_chunked_body_on_a_refused_method_is_read_before_the_405(base_url):
+def test_a_chunked_body_on_a_refused_method_still_gets_its_405(base_url):
     import http.client
     from urllib.parse import urlsplit
 

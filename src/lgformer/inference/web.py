@@ -178,9 +178,7 @@ def make_handler(
                 self._refuse_method()  # 405 on a page, 404 where nothing is served
                 return
             if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
-                self.close_connection = True  # an unread chunked body must not be parsed
-                if "Transfer-Encoding" in self.headers:
-                    self._discard_chunked()  # so the client is not cut off mid-send
+                self.close_connection = True  # unread, read by ``finish`` after the answer
                 message = (
                     "send the JSON body with a Content-Length header (chunked bodies are "
                     f"not supported): {EXPECTED_BODY}"
@@ -243,8 +241,7 @@ def make_handler(
             """Before answering without reading a request's body: drains a short one and
             closes the connection, so the body is not parsed as the next request."""
             if "Transfer-Encoding" in self.headers:
-                self.close_connection = True
-                self._discard_chunked()
+                self.close_connection = True  # ``finish`` reads the body after the answer
                 return
             try:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -306,37 +303,6 @@ def make_handler(
                     budget -= len(data)
             except OSError:  # already closed by the client, reset or timed out
                 pass
-
-        def _discard_chunked(self) -> None:
-            """Reads and drops a chunked body (up to ``MAX_DRAIN_BYTES``) before a refusal:
-            closing a socket with unread bytes resets it, and the client, still sending,
-            would lose the answer. Stops at the last chunk, on a pause or on bad framing."""
-            self.connection.settimeout(DRAIN_IDLE_SECONDS)
-            budget = MAX_DRAIN_BYTES
-            try:
-                while budget > 0:
-                    size_line = self.rfile.readline(1024)
-                    try:
-                        size = int(size_line.split(b";")[0].strip(), 16)
-                    except ValueError:
-                        return
-                    if size == 0:  # the last chunk, then trailers up to an empty line
-                        while self.rfile.readline(1024).strip():
-                            pass
-                        return
-                    budget -= size
-                    if budget < 0:
-                        return
-                    remaining = size + 2  # the chunk and its CRLF
-                    while remaining > 0:
-                        chunk = self.rfile.read(min(remaining, 2**20))
-                        if not chunk:
-                            return
-                        remaining -= len(chunk)
-            except OSError:  # timed out or reset: answer anyway
-                return
-            finally:
-                self.connection.settimeout(self.timeout)
 
         def _send_json(
             self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
