@@ -22,7 +22,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,27 @@ REPLACED = "replaced"  # where a run started with --no-resume puts the previous 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save(obj)`` to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+
+    return _write_atomically(Path(path), write)
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy ``src`` to ``dst`` with the same temporary-file-then-rename guarantee."""
+    return _write_atomically(Path(dst), lambda tmp: shutil.copyfile(src, tmp))
+
+
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Runs ``write(tmp)`` for a temporary name beside ``path``, syncs it to disk, renames
+    it over ``path`` and syncs the directory; the temporary is removed on any failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
+        write(tmp)
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -51,22 +65,6 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
-
-
-def atomic_copy(src: str | Path, dst: str | Path) -> Path:
-    """Copy ``src`` to ``dst`` with the same temporary-file-then-rename guarantee."""
-    src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dst.parent)
-    return dst
 
 
 def remove_stale_temporaries(directory: str | Path, names: Iterable[str]) -> list[Path]:
