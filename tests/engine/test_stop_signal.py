@@ -32,6 +32,19 @@ def _escaped(signum, frame):
     raise SignalEscaped(signal.Signals(signum).name)
 
 
+@pytest.fixture(autouse=True)
+def python_default_handlers():
+    """Every test starts from Python's own handlers (KeyboardInterrupt for SIGINT, the
+    default for SIGTERM): pytest started in the background by a shell without job
+    control inherits SIGINT ignored, which the trainer rightly leaves alone."""
+    before = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
 @pytest.fixture
 def test_handlers():
     """Handlers that fail the test, instead of killing pytest (SIGTERM) or stopping the
