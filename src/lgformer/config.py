@@ -36,16 +36,6 @@ class SwinConfig:
     # Stochastic depth rises linearly from 0 to this over all blocks (training only).
     drop_path_rate: float = 0.3
     patch_size: int = 4
-    # The released code shifts every second block even where the padded map is one
-    # window, where the shift's mask only splits the map into four regions that cannot
-    # attend to each other. False skips the shift there (as the original Swin does for
-    # maps no larger than the window): that block then attends over the whole map too.
-    shift_single_window: bool = True
-    # Side, in patches, of a learned absolute position embedding added to the patch tokens
-    # (the original Swin's ``ape``, parameter ``absolute_pos_embed`` of shape
-    # (1, C, side, side), resized bicubically to other inputs). 0 = none: the released
-    # model has none, so its trunk knows where a token is only through window edges.
-    absolute_position_grid: int = 0
 
     @property
     def stage_channels(self) -> tuple[int, ...]:
@@ -122,11 +112,6 @@ class LGFormerConfig:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        if sw.absolute_position_grid < 0:
-            raise ValueError(
-                f"swin.absolute_position_grid must be >= 0 (0 = none), got "
-                f"{sw.absolute_position_grid}"
-            )
         n = len(self.swin.depths)
         if n != 4 or len(self.swin.num_heads) != 4 or len(self.fusion_heads) != 4:
             raise ValueError(

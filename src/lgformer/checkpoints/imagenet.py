@@ -30,9 +30,6 @@ from lgformer.errors import CheckpointMismatchError
 SKIPPED_BUFFERS = ("relative_position_index", "attn_mask")
 # LGFormer-only backbone parts: expected to be missing from an ImageNet file.
 LGFORMER_ONLY = (".fusion.", ".res_gate.", ".sym_res_gate.")
-# An optional absolute position embedding (swin.absolute_position_grid) is not in the
-# official ImageNet files (trained without one): it keeps its own initialisation.
-MODEL_ONLY_KEYS = ("absolute_pos_embed",)
 
 
 @dataclass
@@ -128,11 +125,7 @@ def load_swin_imagenet(
     target = backbone.state_dict()
     weights, report = filter_swin_imagenet(state_dict, target)
     swin_missing = [
-        k
-        for k in report.missing
-        if not any(p in k for p in LGFORMER_ONLY)
-        and not _stage_norm(k)
-        and k not in MODEL_ONLY_KEYS
+        k for k in report.missing if not any(p in k for p in LGFORMER_ONLY) and not _stage_norm(k)
     ]
     if swin_missing:
         raise CheckpointMismatchError(

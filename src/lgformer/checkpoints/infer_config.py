@@ -35,13 +35,11 @@ def infer_config(sd: dict[str, torch.Tensor]) -> LGFormerConfig:
     )
     table = sd["backbone.layers.0.blocks.0.attn.relative_position_bias_table"].shape[0]
     window = (math.isqrt(table) + 1) // 2
-    position = sd.get("backbone.absolute_pos_embed")
     swin = SwinConfig(
         embed_dim=embed_dim,
         depths=depths,
         num_heads=heads,
         window_size=window,
-        absolute_position_grid=0 if position is None else position.shape[-1],
     )
 
     words = sd["text_encoder.embeddings.word_embeddings.weight"]

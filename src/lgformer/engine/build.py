@@ -25,8 +25,8 @@ def build_model(
         # transformers' notes about randomly initialised BERT weights are expected here.
         warnings.simplefilter("ignore")
         model = build_lgformer(cfg.model.build())
-    if cfg.init.gate_std > 0 or cfg.init.closed_gate_stages:
-        model.backbone.reset_gates(cfg.init.gate_std, closed=cfg.init.closed_gate_stages)
+    if cfg.init.gate_std > 0:
+        model.backbone.reset_gates(cfg.init.gate_std)
     if not load_pretrained:
         return model
     init = cfg.init

@@ -92,10 +92,6 @@ class InitConfig:
     # zero (a saddle point), so zero gates stay closed for the whole run; 0.02 (the Swin
     # linear init) lets them learn.
     gate_std: float = 0.0
-    # Backbone stages (0-based) whose gated updates keep the zero init whatever gate_std
-    # is: they never open, so the words never enter those stages' Swin tokens (the
-    # stage's fusion output still feeds the decoders).
-    closed_gate_stages: tuple[int, ...] = ()
 
 
 @dataclass
@@ -151,14 +147,7 @@ class TrainConfig:
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
         self._validate_ranges()
-        model = self.model.build()  # unknown presets and override keys fail now, not mid-launch
-        stages = len(model.swin.depths)
-        bad = [i for i in self.init.closed_gate_stages if not 0 <= i < stages]
-        if bad:
-            raise LGFormerError(
-                f"init.closed_gate_stages {bad} out of range: the backbone has stages "
-                f"0-{stages - 1}"
-            )
+        self.model.build()  # unknown presets and override keys fail now, not mid-launch
 
     def _validate_ranges(self) -> None:
         """Numbers that would otherwise fail deep inside a run (a PyTorch traceback, a

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -38,7 +37,6 @@ class FusionStage(nn.Module):
         text_dim: int,
         fusion_heads: int,
         downsample: bool,
-        shift_single_window: bool = True,
     ) -> None:
         super().__init__()
         self.window = window
@@ -51,7 +49,6 @@ class FusionStage(nn.Module):
                 0 if j % 2 == 0 else self.shift,
                 mlp_ratio,
                 dp,
-                shift_single_window=shift_single_window,
             )
             for j, dp in enumerate(drop_paths)
         )
@@ -108,12 +105,6 @@ class LanguageGuidedSwin(nn.Module):
     def __init__(self, *, swin: SwinConfig, text_dim: int, fusion_heads: tuple[int, ...]) -> None:
         super().__init__()
         self.patch_embed = PatchEmbed(swin.embed_dim, swin.patch_size)
-        if swin.absolute_position_grid:
-            side = swin.absolute_position_grid
-            self.absolute_pos_embed = nn.Parameter(torch.zeros(1, swin.embed_dim, side, side))
-            nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
-        else:
-            self.absolute_pos_embed = None
         total = sum(swin.depths)
         rates = torch.linspace(0, swin.drop_path_rate, total, device="cpu").tolist()
         self.layers = nn.ModuleList()
@@ -130,42 +121,23 @@ class LanguageGuidedSwin(nn.Module):
                     text_dim=text_dim,
                     fusion_heads=fusion_heads[i],
                     downsample=i < len(swin.depths) - 1,
-                    shift_single_window=swin.shift_single_window,
                 )
             )
             start += depth
         for i, c in enumerate(swin.stage_channels):
             self.add_module(f"norm{i}", nn.LayerNorm(c))
 
-    def reset_gates(self, std: float = 0.0, closed: tuple[int, ...] = ()) -> None:
+    def reset_gates(self, std: float = 0.0) -> None:
         """Re-initialise the gated-update Linear weights: zeros (the spec) or a truncated
-        normal of ``std``, except in the stages listed in ``closed`` (0-based), which get
-        zeros. Zero gates get exactly zero gradient: with both weights at zero, neither
-        can move, so they stay closed while training."""
-        bad = [i for i in closed if not 0 <= i < len(self.layers)]
-        if bad:
-            raise ValueError(
-                f"closed gate stage(s) {bad} out of range: the backbone has stages "
-                f"0-{len(self.layers) - 1}"
-            )
-        for i, stage in enumerate(self.layers):
+        normal of ``std``. Zero gates get exactly zero gradient: with both weights at zero,
+        neither can move, so they stay closed while training."""
+        for stage in self.layers:
             for gate in (stage.res_gate, stage.sym_res_gate):
                 for linear in (gate[0], gate[2]):
-                    if std > 0 and i not in closed:
+                    if std > 0:
                         nn.init.trunc_normal_(linear.weight, std=std)
                     else:
                         nn.init.zeros_(linear.weight)
-
-    def embed_patches(self, image: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        """image (B, 3, H, W) -> patch tokens (B, H/4*W/4, C), with the absolute position
-        embedding (resized bicubically to H/4 x W/4) added where the config has one."""
-        x, h, w = self.patch_embed(image)
-        if self.absolute_pos_embed is not None:
-            embed = self.absolute_pos_embed
-            if embed.shape[-2:] != (h, w):
-                embed = F.interpolate(embed, size=(h, w), mode="bicubic", align_corners=False)
-            x = x + embed.flatten(2).transpose(1, 2).to(x.dtype)
-        return x, h, w
 
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         for layer in self.layers:
@@ -175,7 +147,7 @@ class LanguageGuidedSwin(nn.Module):
         self, image: torch.Tensor, lang: torch.Tensor, mask: torch.Tensor
     ) -> BackboneOutput:
         """image (B, 3, H, W), lang (B, D, L) BERT output channel-first, mask (B, L, 1)."""
-        x, h, w = self.embed_patches(image)
+        x, h, w = self.patch_embed(image)
         features = []
         t = lang
         for i, layer in enumerate(self.layers):
@@ -193,7 +165,7 @@ class LanguageGuidedSwin(nn.Module):
         image (B, 3, H, W) -> the first ``stages`` (default all) maps (B, C_i, H_i, W_i),
         each stage's block output through the stage's output norm.
         """
-        x, h, w = self.embed_patches(image)
+        x, h, w = self.patch_embed(image)
         features = []
         for i, layer in enumerate(self.layers[:stages]):
             x = layer.run_blocks(x, h, w)

@@ -126,12 +126,10 @@ class SwinBlock(nn.Module):
         shift: int,
         mlp_ratio: float,
         drop_path: float,
-        shift_single_window: bool = True,
     ) -> None:
         super().__init__()
         self.window = window
         self.shift = shift
-        self.shift_single_window = shift_single_window
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, window, num_heads)
         self.drop_path = DropPath(drop_path)
@@ -147,8 +145,7 @@ class SwinBlock(nn.Module):
         pad_b, pad_r = (-h) % win, (-w) % win
         x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         hp, wp = h + pad_b, w + pad_r
-        single_window = hp == win and wp == win
-        shift = self.shift if self.shift_single_window or not single_window else 0
+        shift = self.shift
         if shift:
             x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
         x = self.attn(window_partition(x, win), mask if shift else None)
