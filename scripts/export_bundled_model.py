@@ -26,15 +26,21 @@ def export(checkpoint: Path, out: Path, image_size: int = 128) -> Path:
     Args:
         checkpoint: a training ``.pt`` (or any file ``load_model`` reads).
         out: the ``.safetensors`` file to write.
-        image_size: side of the scene rendered for the reload check.
+        image_size: the input size the model was trained at: recorded in the file and
+            used for the reload check.
     """
     from lgformer.checkpoints import load_model, save_model
     from lgformer.data.synthetic import render_scene
     from lgformer.errors import LGFormerError
     from lgformer.inference import ReferringSegmenter
+    from lgformer.model_info import ModelInfo
 
     model = load_model(checkpoint)
-    save_model(model, out, dtype=torch.float16, text_encoder_source="minilm")
+    info = ModelInfo(
+        image_size=image_size,
+        origin="trained on the synthetic benchmark by scripts/train_bundled_model.sh",
+    )
+    save_model(model, out, dtype=torch.float16, text_encoder_source="minilm", info=info)
     size = out.stat().st_size
     if size > MAX_BYTES:
         raise LGFormerError(f"{out} is {size / 2**20:.1f} MiB, over the 30 MiB budget")
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path, help="training checkpoint (best.pt)")
     parser.add_argument("out", type=Path, help="safetensors file to write")
-    parser.add_argument("--image-size", type=int, default=128, help="check scene size")
+    parser.add_argument("--image-size", type=int, default=128, help="trained input size")
     args = parser.parse_args(argv)
     export(args.checkpoint, args.out, args.image_size)
     return 0

@@ -12,6 +12,7 @@ import importlib
 import sys
 import warnings
 
+from lgformer import __version__
 from lgformer.errors import LGFormerError
 
 COMMANDS: dict[str, str] = {
@@ -31,6 +32,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="LGFormer referring image segmentation: the mask of the object a "
         "sentence refers to. 'lgformer COMMAND --help' describes each command.",
     )
+    parser.add_argument("--version", action="version", version=f"lgformer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

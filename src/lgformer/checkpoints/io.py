@@ -6,46 +6,87 @@ import argparse
 import json
 import os
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from lgformer.checkpoints.diagnosis import explain_mismatch
+from lgformer.checkpoints.folder import WEIGHTS_FILE, is_model_folder, read_config_json
 from lgformer.checkpoints.infer_config import infer_config
 from lgformer.checkpoints.state_dict import compare_keys, unwrap_state_dict
 from lgformer.config import LGFormerConfig, build_config
 from lgformer.errors import CheckpointMismatchError, LGFormerError
 from lgformer.model import LGFormer, build_lgformer
+from lgformer.model_info import ModelInfo, preset_of
 
 CONFIG_METADATA_KEY = "lgformer_config"
 # A frozen text encoder may be left out of a file and re-read from its (installed) source.
 TEXT_SOURCE_METADATA_KEY = "lgformer_text_encoder_source"
 
 
+@dataclass
+class ModelFile:
+    """What a model file holds: weights, the model config if stored, and its ``ModelInfo``."""
+
+    state_dict: dict[str, torch.Tensor]
+    config: dict | None
+    info: ModelInfo
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
-    """Reads a checkpoint file -> (state dict, model config dict or None).
+    """Reads a checkpoint file or model folder -> (state dict, model config dict or None).
 
     ``.safetensors`` are memory-mapped; ``torch.save`` files are opened with
     ``mmap=True`` and ``weights_only=True`` (argparse namespaces, which the
     released training script stores, are allowed).
     """
+    found = read_model_file(path)
+    return found.state_dict, found.config
+
+
+def read_model_file(path: str | Path) -> ModelFile:
+    """Reads a released ``.pth``, a training ``.pt``, a ``.safetensors`` file or a model
+    folder (``config.json`` + ``model.safetensors``), with what it records about itself."""
+    if is_model_folder(path):
+        folder = Path(path)
+        sd, config, info = _read_safetensors(folder / WEIGHTS_FILE)
+        json_config, json_info = read_config_json(folder)
+        return ModelFile(sd, json_config or config, json_info.or_else(info))
     path = checkpoint_file(path)
     if path.suffix == ".safetensors" or _looks_like_safetensors(path):
-        return _read_safetensors(path)
+        return ModelFile(*_read_safetensors(path))
     obj = _torch_load(path)
     try:
         sd = unwrap_state_dict(obj)
     except ValueError as err:
         raise LGFormerError(f"{path}: {err}") from err
     config = obj.get("model_config") if isinstance(obj, dict) else None
-    return sd, config
+    return ModelFile(sd, config, _torch_file_info(obj, path))
+
+
+def _torch_file_info(obj: object, path: Path) -> ModelInfo:
+    """The input size a ``torch.save`` file records: a training checkpoint's
+    ``config.data.image_size``; a released one records none."""
+    if not isinstance(obj, dict):
+        return ModelInfo()
+    run = obj.get("config")
+    data = run.get("data") if isinstance(run, dict) else None
+    if isinstance(data, dict) and data.get("image_size") is not None:
+        origin = f"training checkpoint, step {obj.get('step', '?')}"
+        return ModelInfo.from_dict({"image_size": data["image_size"], "origin": origin}, str(path))
+    return ModelInfo()
 
 
 def checkpoint_file(path: str | Path) -> Path:
     """``path`` as a ``Path`` if it is a file; ``LGFormerError`` saying what it is if not."""
     path = Path(path)
     if path.is_dir():
-        raise LGFormerError(f"checkpoint {path} is a directory: give the checkpoint file in it")
+        raise LGFormerError(
+            f"checkpoint {path} is a directory: give the checkpoint file in it, or a model "
+            f"folder holding {WEIGHTS_FILE}"
+        )
     if not path.is_file():
         raise LGFormerError(f"checkpoint not found: {path}")
     return path
@@ -101,7 +142,9 @@ def unreadable_checkpoint_message(path: Path, err: Exception) -> str:
     )
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None, ModelInfo]:
+    """(weights, config or None, info) of a safetensors file; a sidecar ``<name>.json``
+    supplies the config and info its metadata lacks."""
     from safetensors import safe_open
 
     try:
@@ -112,13 +155,18 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]
         raise LGFormerError(f"cannot read safetensors file {path}: {err}") from err
     if TEXT_SOURCE_METADATA_KEY in meta:
         sd.update(_text_encoder_weights(meta[TEXT_SOURCE_METADATA_KEY]))
+    config = None
     if CONFIG_METADATA_KEY in meta:
-        return sd, _json(meta[CONFIG_METADATA_KEY], f"the config metadata of {path}")
+        config = _json(meta[CONFIG_METADATA_KEY], f"the config metadata of {path}")
+    info = ModelInfo.from_metadata(meta, f"the metadata of {path}")
     sibling = path.with_suffix(".json")
-    if sibling.is_file():
+    if sibling.is_file() and (config is None or info.image_size is None):
         data = _json(sibling.read_text(encoding="utf-8"), str(sibling))
-        return sd, data.get("model_config", data) if isinstance(data, dict) else data
-    return sd, None
+        if config is None:
+            config = data.get("model_config", data) if isinstance(data, dict) else data
+        if isinstance(data, dict):
+            info = info.or_else(ModelInfo.from_dict(data, str(sibling)))
+    return sd, config, info
 
 
 def _json(text: str, source: str) -> object:
@@ -147,17 +195,26 @@ def load_checkpoint_into(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def load_model(
-    path: str | Path, device: str | torch.device = "cpu", *, preset: str | None = None
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    *,
+    preset: str | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> LGFormer:
-    """Builds the model a checkpoint describes and loads it, in eval mode.
+    """Builds the model a checkpoint or model folder describes and loads it, in eval mode.
 
     The config comes from ``preset`` if given, else from the checkpoint (training
-    checkpoints and safetensors carry it), else it is inferred from tensor shapes
-    (released checkpoints).
+    checkpoints, safetensors and folders carry it), else it is inferred from tensor
+    shapes (released checkpoints). ``model.model_info`` is what the file records (input
+    size, origin). ``report`` is called with a short line before each slow step.
     """
-    sd, config_dict = read_checkpoint(path)
-    if preset is not None:
-        config = build_config(preset)
+    say = report or (lambda message: None)
+    forced = build_config(preset) if preset is not None else None  # a bad name fails first
+    say(f"reading {path}")
+    found = read_model_file(path)
+    sd, config_dict = found.state_dict, found.config
+    if forced is not None:
+        config = forced
     elif config_dict is not None:
         config = _config_from_dict(config_dict, path)
     else:
@@ -168,10 +225,13 @@ def load_model(
                 f"{path} is not an LGFormer checkpoint (no {err.args[0]!r}); "
                 f"first keys: {list(sd)[:5]}"
             ) from err
+    say(f"building the model ({preset_of(config)})")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build_lgformer(config)
+    say(f"loading {sum(v.numel() for v in sd.values()) / 1e6:.1f}M weights")
     load_state_dict_strict(model, sd, str(path))
+    model.model_info = found.info
     return model.to(device).eval()
 
 
@@ -201,10 +261,12 @@ def save_model(
     *,
     dtype: torch.dtype | None = None,
     text_encoder_source: str | None = None,
+    info: ModelInfo | None = None,
 ) -> Path:
-    """Writes weights and config to one ``.safetensors`` file (atomically).
+    """Writes weights, config and ``ModelInfo`` to one ``.safetensors`` file (atomically).
 
     Args:
+        info: the input size and origin to record (default: ``model.model_info``).
         dtype: store floating-point tensors in this dtype (e.g. ``torch.float16``
             to halve the file); loading casts back to the model's dtype.
         text_encoder_source: leave the text encoder out of the file and record
@@ -217,6 +279,7 @@ def save_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {CONFIG_METADATA_KEY: json.dumps(model.config.to_dict())}
+    meta.update((info or model.model_info).to_metadata())
     if text_encoder_source is not None:
         source = _text_encoder_weights(text_encoder_source)
         for key, value in source.items():

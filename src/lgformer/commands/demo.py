@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cpu (default: the bundled model is small) or cuda, cuda:1",
     )
     parser.add_argument(
-        "--image-size", type=int, default=None, help="model input size (default: the bundled one)"
+        "--image-size",
+        type=int,
+        default=None,
+        help="model input size (default: the size the model was trained at)",
     )
 
 
@@ -38,7 +41,8 @@ def mask_iou(pred, target) -> float:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from lgformer.bundled import BUNDLED_IMAGE_SIZE, SCENE_SIZE, bundled_weights_path
+    from lgformer.bundled import SCENE_SIZE
+    from lgformer.commands.progress import load_reporter
     from lgformer.data.synthetic.build import render_scene
     from lgformer.errors import LGFormerError
     from lgformer.inference import ReferringSegmenter
@@ -49,11 +53,17 @@ def run(args: argparse.Namespace) -> int:
         raise LGFormerError(f"--scenes must be at least 1, got {args.scenes}")
     if args.seed is not None and args.seed < 0:
         raise LGFormerError(f"--seed must be 0 or more, got {args.seed}")
-    # Omitted means the bundled size; 0 or less is an error, not "the default".
-    size = BUNDLED_IMAGE_SIZE if args.image_size is None else check_image_size(args.image_size)
+    # Omitted means the model's own size; 0 or less is an error, not "the default".
+    if args.image_size is not None:
+        check_image_size(args.image_size)
     prepare_output_dir(args.out)
-    checkpoint = args.checkpoint or bundled_weights_path()
-    segmenter = ReferringSegmenter.from_checkpoint(checkpoint, device=args.device, image_size=size)
+    segmenter = ReferringSegmenter.from_checkpoint(
+        args.checkpoint,
+        device=args.device,
+        image_size=args.image_size,
+        report=load_reporter(args.checkpoint),
+    )
+    print(segmenter.description, flush=True)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     ious = []
     for k in range(args.scenes):

@@ -17,7 +17,9 @@ HELP = "Evaluate a checkpoint on a REFER dataset split (the paper's protocol)."
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--checkpoint", required=True, help="released .pth, training .pt or .safetensors"
+        "--checkpoint",
+        required=True,
+        help="released .pth, training .pt, .safetensors or model folder",
     )
     parser.add_argument(
         "--data-root", required=True, type=Path, help="holds <dataset>/ and images/ (REFER layout)"
@@ -46,7 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data loading worker processes per evaluating process",
     )
     parser.add_argument(
-        "--image-size", type=int, default=480, help="model input size (480; at least 64)"
+        "--image-size",
+        type=int,
+        default=None,
+        help="model input size (default: the size the model was trained at; 480 for a "
+        "released .pth; at least 64)",
     )
     parser.add_argument("--output", type=Path, default=None, help="write a JSON summary here")
     parser.add_argument(
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lgformer.checkpoints import load_model
+    from lgformer.commands.progress import load_reporter
     from lgformer.data.datasets import ReferEvalDataset
     from lgformer.data.refer import load_refer
     from lgformer.errors import LGFormerError
@@ -73,9 +80,11 @@ def run(args: argparse.Namespace) -> int:
         write_per_sample_csv,
     )
     from lgformer.inference.predictor import MIN_IMAGE_SIZE
+    from lgformer.model_info import choose_image_size, describe_model, preset_of
     from lgformer.tokenizer import SentenceTokenizer
 
-    if args.batch_size < 1 or args.num_workers < 0 or args.image_size < MIN_IMAGE_SIZE:
+    small = args.image_size is not None and args.image_size < MIN_IMAGE_SIZE
+    if args.batch_size < 1 or args.num_workers < 0 or small:
         raise LGFormerError(
             f"--batch-size must be >= 1, --num-workers >= 0, --image-size >= {MIN_IMAGE_SIZE}"
         )
@@ -93,7 +102,15 @@ def run(args: argparse.Namespace) -> int:
         # Data first: a wrong path fails in seconds, before a large checkpoint loads.
         started = time.perf_counter()
         split = load_refer(args.data_root, args.dataset, args.split_by, args.split)
-        model = load_model(args.checkpoint, device)
+        model = load_model(
+            args.checkpoint,
+            device,
+            report=load_reporter(args.checkpoint) if process.is_main else None,
+        )
+        image_size, why = choose_image_size(model.model_info, args.image_size, "--image-size")
+        if process.is_main:
+            preset = preset_of(model.config)
+            print(describe_model(args.checkpoint, preset, image_size, why, model.model_info.origin))
         max_words = model.config.max_words
         if split.token_ids.shape[1] != max_words:
             split = load_refer(
@@ -106,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if process.is_main:
             print(f"{split.describe()}; loaded in {time.perf_counter() - started:.1f}s")
         dataset = ReferEvalDataset(
-            split, image_size=args.image_size, keep_original=args.resolution == "original"
+            split, image_size=image_size, keep_original=args.resolution == "original"
         )
         started = time.perf_counter()
         result = evaluate(
@@ -131,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             "split_by": args.split_by,
             "split": args.split,
             "checkpoint": str(args.checkpoint),
-            "image_size": args.image_size,
+            "image_size": image_size,
             "world_size": process.world_size,
         }
         failures = []

@@ -10,7 +10,10 @@ HELP = "Segment the objects that sentences refer to in one image."
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--checkpoint", required=True, help="released .pth, training .pt or .safetensors"
+        "--checkpoint",
+        default=None,
+        help="released .pth, training .pt, .safetensors or model folder "
+        "(default: the bundled model)",
     )
     parser.add_argument("--image", required=True, help="image file (any Pillow-readable format)")
     parser.add_argument(
@@ -18,11 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
-    parser.add_argument("--image-size", type=int, default=480, help="model input size (480)")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="model input size (default: the size the model was trained at; 480 for a "
+        "released .pth)",
+    )
     parser.add_argument("--preset", default=None, help="force a config preset (rarely needed)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from lgformer.commands.progress import load_reporter
     from lgformer.data.image_io import load_rgb
     from lgformer.inference import ReferringSegmenter
     from lgformer.inference.visualize import prepare_output_dir, save_mask_and_overlay, slug
@@ -30,8 +40,13 @@ def run(args: argparse.Namespace) -> int:
     rgb = load_rgb(args.image)  # fail on a bad image or --out before loading the model
     prepare_output_dir(args.out)
     seg = ReferringSegmenter.from_checkpoint(
-        args.checkpoint, device=args.device, preset=args.preset, image_size=args.image_size
+        args.checkpoint,
+        device=args.device,
+        preset=args.preset,
+        image_size=args.image_size,
+        report=load_reporter(args.checkpoint),
     )
+    print(seg.description, flush=True)
     masks = seg.segment(rgb, args.text)
     for i, (sentence, mask) in enumerate(zip(args.text, masks)):
         mask_path, overlay_path = save_mask_and_overlay(

@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         default=None,
-        help="released .pth, training .pt or .safetensors (default: the bundled model)",
+        help="released .pth, training .pt, .safetensors or model folder "
+        "(default: the bundled model)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 = any free)")
@@ -23,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--image-size",
         type=int,
         default=None,
-        help="model input size (default: 480, or the bundled model's size)",
+        help="model input size (default: the size the model was trained at; 480 for a "
+        "released .pth)",
     )
     parser.add_argument("--preset", default=None, help="force a config preset (rarely needed)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
@@ -43,27 +45,23 @@ def stop_on_sigterm() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lgformer.bundled import BUNDLED_IMAGE_SIZE, bundled_weights_path
-    from lgformer.data.transforms import DEFAULT_SIZE
+    from lgformer.commands.progress import load_reporter
     from lgformer.inference import ReferringSegmenter
-    from lgformer.inference.predictor import check_image_size
     from lgformer.inference.web import make_server
 
-    if args.checkpoint is None:
-        checkpoint, size = bundled_weights_path(), BUNDLED_IMAGE_SIZE
-    else:
-        checkpoint, size = args.checkpoint, DEFAULT_SIZE
-    if args.image_size is not None:  # 0 or less is an error, not "the default"
-        size = check_image_size(args.image_size)
     segmenter = ReferringSegmenter.from_checkpoint(
-        checkpoint, device=args.device, preset=args.preset, image_size=size
+        args.checkpoint,
+        device=args.device,
+        preset=args.preset,
+        image_size=args.image_size,  # None: the model's own; 0 or less is an error
+        report=load_reporter(args.checkpoint),
     )
     server = make_server(segmenter, args.host, args.port, quiet=args.quiet)
     host, port = server.server_address[:2]
     stop_on_sigterm()
     try:  # the URL line is inside: a signal right after it still stops cleanly
         print(
-            f"lgformer: {checkpoint} at {size} px; open http://{host}:{port}/ (Ctrl+C stops)",
+            f"lgformer: {segmenter.description}; open http://{host}:{port}/ (Ctrl+C stops)",
             flush=True,
         )
         server.serve_forever()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral
 from pathlib import Path
 
@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from lgformer.data.image_io import ImageLike, load_rgb
-from lgformer.data.transforms import DEFAULT_SIZE, image_to_input
+from lgformer.data.transforms import image_to_input
 from lgformer.errors import LGFormerError
 from lgformer.model import LGFormer
+from lgformer.model_info import ModelInfo, choose_image_size, describe_model, preset_of
 from lgformer.tokenizer import SentenceTokenizer
 
 
@@ -97,28 +98,54 @@ class ReferringSegmenter:
         model: LGFormer,
         *,
         tokenizer: SentenceTokenizer | None = None,
-        image_size: int = DEFAULT_SIZE,
+        image_size: int | None = None,
         device: str | torch.device | None = None,
     ) -> None:
+        """``image_size`` ``None``: the size ``model.model_info`` records (480 if none);
+        another size than the recorded one runs, with a warning."""
         self.device = resolve_device(device)
-        self.image_size = check_image_size(image_size)
+        if image_size is not None:
+            check_image_size(image_size)
+        info = getattr(model, "model_info", ModelInfo())
+        self.image_size, self.image_size_reason = choose_image_size(info, image_size)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer or SentenceTokenizer(max_words=model.config.max_words)
+        self.source = "a model in memory"  # from_checkpoint: the file or folder
+        self._origin = info.origin
+
+    @property
+    def description(self) -> str:
+        """One line: which model, preset and input size this segmenter runs, and why."""
+        preset = preset_of(self.model.config)
+        return describe_model(
+            self.source, preset, self.image_size, self.image_size_reason, self._origin
+        )
 
     @classmethod
     def from_checkpoint(
         cls,
-        path: str | Path,
+        path: str | Path | None = None,
         *,
         device: str | torch.device | None = None,
         preset: str | None = None,
-        image_size: int = DEFAULT_SIZE,
+        image_size: int | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> ReferringSegmenter:
-        """Loads any checkpoint ``lgformer.checkpoints.load_model`` understands."""
+        """Loads a released ``.pth``, training ``.pt``, ``.safetensors`` or model folder
+        (``None``: the bundled model). ``image_size`` ``None``: the size the file records.
+        ``report`` gets a line before each slow loading step."""
+        from lgformer.bundled import bundled_weights_path
         from lgformer.checkpoints import load_model
 
-        device, image_size = resolve_device(device), check_image_size(image_size)  # before loading
-        return cls(load_model(path, preset=preset), device=device, image_size=image_size)
+        device = resolve_device(device)  # before loading
+        if image_size is not None:
+            check_image_size(image_size)
+        source = "the bundled model" if path is None else str(path)
+        path = bundled_weights_path() if path is None else path
+        model = load_model(path, preset=preset, report=report)
+        seg = cls(model, device=device, image_size=image_size)
+        seg.source = source
+        return seg
 
     @torch.no_grad()
     def _model_logits(

@@ -14,6 +14,7 @@ from lgformer.model.mask_decoder import LGFormerHead
 from lgformer.model.pixel_decoder import PixelDecoderOutput
 from lgformer.model.swin import WindowAttention
 from lgformer.model.text_encoder import build_text_encoder
+from lgformer.model_info import ModelInfo
 
 
 @dataclass
@@ -34,7 +35,13 @@ class LGFormerOutput:
 
 
 class LGFormer(nn.Module):
-    """The full model; parameter names match the released checkpoints."""
+    """The full model; parameter names match the released checkpoints.
+
+    ``model_info`` is what its file recorded: the input size it was trained at and its
+    origin (``lgformer.model_info``); loading sets it, saving writes it.
+    """
+
+    model_info: ModelInfo = ModelInfo()
 
     def __init__(
         self,
