@@ -196,7 +196,7 @@ def test_truncated_checkpoint_says_truncated(tmp_path, legacy):
 def test_checkpoint_with_python_objects_gets_the_re_save_advice(tmp_path):
     path = tmp_path / "objects.pth"
     torch.save({"model": make_tiny_model().state_dict(), "extra": _Opaque()}, path)
-    with pytest.raises(LGFormerError, match="stores Python objects other than tensors"):
+    with pytest.raises(LGFormerError, match="holds code or objects that are not tensors; it was"):
         load_model(path)
 
 

@@ -1,6 +1,7 @@
 """Reading and writing LGFormer, Swin ImageNet and BERT weights."""
 
 from lgformer.checkpoints.bert import load_bert_weights, resolve_bert_dir
+from lgformer.checkpoints.empty_model import build_empty_model, check_fits, fill_empty_model
 from lgformer.checkpoints.imagenet import (
     LoadReport,
     filter_swin_imagenet,
@@ -19,6 +20,9 @@ from lgformer.checkpoints.state_dict import compare_keys, strip_prefix, unwrap_s
 
 __all__ = [
     "LoadReport",
+    "build_empty_model",
+    "check_fits",
+    "fill_empty_model",
     "filter_swin_imagenet",
     "load_bert_weights",
     "load_swin_imagenet",

@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import warnings
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from lgformer.checkpoints.diagnosis import explain_mismatch
+from lgformer.checkpoints.empty_model import build_empty_model, check_fits, fill_empty_model
 from lgformer.checkpoints.folder import WEIGHTS_FILE, is_model_folder, read_config_json
 from lgformer.checkpoints.infer_config import infer_config
-from lgformer.checkpoints.state_dict import compare_keys, unwrap_state_dict
+from lgformer.checkpoints.state_dict import unwrap_state_dict
 from lgformer.config import LGFormerConfig, build_config
 from lgformer.errors import CheckpointMismatchError, LGFormerError
-from lgformer.model import LGFormer, build_lgformer
+from lgformer.model import LGFormer
 from lgformer.model_info import ModelInfo, preset_of
 
 CONFIG_METADATA_KEY = "lgformer_config"
@@ -46,24 +46,43 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | N
     return found.state_dict, found.config
 
 
-def read_model_file(path: str | Path) -> ModelFile:
+def read_model_file(path: str | Path, *, tensors: bool = True) -> ModelFile:
     """Reads a released ``.pth``, a training ``.pt``, a ``.safetensors`` file or a model
-    folder (``config.json`` + ``model.safetensors``), with what it records about itself."""
+    folder (``config.json`` + ``model.safetensors``), with what it records about itself.
+
+    ``tensors=False`` reads only a safetensors file's header: its tensors come back on
+    the meta device (their shapes, no data); a ``torch.save`` file is memory-mapped
+    either way.
+    """
     if is_model_folder(path):
         folder = Path(path)
-        sd, config, info = _read_safetensors(folder / WEIGHTS_FILE)
+        sd, config, info = _read_safetensors(folder / WEIGHTS_FILE, tensors=tensors)
         json_config, json_info = read_config_json(folder)
         return ModelFile(sd, json_config or config, json_info.or_else(info))
     path = checkpoint_file(path)
     if path.suffix == ".safetensors" or _looks_like_safetensors(path):
-        return ModelFile(*_read_safetensors(path))
+        return ModelFile(*_read_safetensors(path, tensors=tensors))
     obj = _torch_load(path)
     try:
         sd = unwrap_state_dict(obj)
     except ValueError as err:
         raise LGFormerError(f"{path}: {err}") from err
+    _check_storage(sd, path)
     config = obj.get("model_config") if isinstance(obj, dict) else None
     return ModelFile(sd, config, _torch_file_info(obj, path))
+
+
+def _check_storage(sd: dict[str, torch.Tensor], path: Path) -> None:
+    """A pickle can give a tensor any shape over a one-element storage (stride 0); such a
+    tensor would make a model of that size look consistent. Refuse it."""
+    for key, value in sd.items():
+        if not isinstance(value, torch.Tensor) or value.is_meta:
+            continue
+        if value.numel() * value.element_size() > value.untyped_storage().nbytes():
+            raise LGFormerError(
+                f"checkpoint {path}: tensor {key} has shape {tuple(value.shape)} but the file "
+                "holds less data than that (a crafted or damaged file); it was not loaded"
+            )
 
 
 def _torch_file_info(obj: object, path: Path) -> ModelInfo:
@@ -119,13 +138,17 @@ def unreadable_checkpoint_message(path: Path, err: Exception) -> str:
     """Why ``torch.load(path, weights_only=True)`` failed with ``err``, and what to do, on one
     line (torch's own messages run for lines about miniz and ``weights_only``)."""
     text = str(err)
-    if "Unsupported global" in text:  # a real pickle, with classes beyond tensors in it
-        return (
-            f"cannot read checkpoint {path}: it stores Python objects other than tensors; "
-            "if you trust it, re-save its 'model' entry with torch.save"
-        )
     with open(path, "rb") as f:
         head = f.read(4)
+    # torch's weights-only unpickler refuses every global beyond tensors (classes, functions
+    # such as os.system) with this type; its wording changes between versions. A pickle of
+    # any protocol starts with 0x80.
+    if head.startswith((b"PK\x03\x04", b"\x80")) and isinstance(err, pickle.UnpicklingError):
+        return (
+            f"cannot read checkpoint {path}: this file holds code or objects that are not "
+            "tensors; it was not loaded (if you trust its source, re-save its 'model' entry "
+            "with torch.save)"
+        )
     # torch.save writes a zip archive ("PK\x03\x04"), or a pickle (protocol 2) before 1.6.
     if head.startswith((b"PK\x03\x04", b"\x80\x02")) or any(
         sign in text for sign in ("zip archive", "EOF", "truncated", "corrupt")
@@ -142,15 +165,21 @@ def unreadable_checkpoint_message(path: Path, err: Exception) -> str:
     )
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None, ModelInfo]:
+def _read_safetensors(
+    path: Path, *, tensors: bool = True
+) -> tuple[dict[str, torch.Tensor], dict | None, ModelInfo]:
     """(weights, config or None, info) of a safetensors file; a sidecar ``<name>.json``
-    supplies the config and info its metadata lacks."""
+    supplies the config and info its metadata lacks. ``tensors=False``: the weights are
+    meta tensors of the header's shapes."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            sd = {k: f.get_tensor(k) for k in f.keys()}
+            if tensors:
+                sd = {k: f.get_tensor(k) for k in f.keys()}
+            else:
+                sd = {k: _meta_tensor(f.get_slice(k)) for k in f.keys()}
     except Exception as err:
         raise LGFormerError(f"cannot read safetensors file {path}: {err}") from err
     if TEXT_SOURCE_METADATA_KEY in meta:
@@ -169,6 +198,12 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None,
     return sd, config, info
 
 
+def _meta_tensor(view: object) -> torch.Tensor:
+    """A header entry of a safetensors file as a tensor of its shape without data (its
+    dtype is not read: only shapes are compared before the data is)."""
+    return torch.empty(view.get_shape(), device="meta")
+
+
 def _json(text: str, source: str) -> object:
     """``json.loads(text)``; malformed JSON is an error naming ``source``."""
     try:
@@ -182,9 +217,7 @@ def load_state_dict_strict(
 ) -> None:
     """Copies every parameter; any missing, unexpected or wrongly-shaped key raises
     ``CheckpointMismatchError`` naming the keys and the likely cause."""
-    report = compare_keys(model.state_dict(), sd)
-    if not report.ok:
-        raise CheckpointMismatchError(explain_mismatch(report, source))
+    check_fits(model, sd, source)
     model.load_state_dict(sd, strict=False)
 
 
@@ -207,32 +240,82 @@ def load_model(
     checkpoints, safetensors and folders carry it), else it is inferred from tensor
     shapes (released checkpoints). ``model.model_info`` is what the file records (input
     size, origin). ``report`` is called with a short line before each slow step.
+
+    The config is checked against the file's tensor shapes (a safetensors header:
+    before its data is read) and the model is built on the meta device, its parameters
+    then being the file's tensors: no random init, and a config that lies about the
+    sizes costs no memory.
     """
     say = report or (lambda message: None)
     forced = build_config(preset) if preset is not None else None  # a bad name fails first
     say(f"reading {path}")
-    found = read_model_file(path)
-    sd, config_dict = found.state_dict, found.config
+    found = read_model_file(path, tensors=False)
+    header, config_dict = found.state_dict, found.config
     if forced is not None:
         config = forced
     elif config_dict is not None:
         config = _config_from_dict(config_dict, path)
+        _check_stored_config(config, header, path)
     else:
         try:
-            config = infer_config(sd)
+            config = infer_config(header)
         except KeyError as err:
             raise LGFormerError(
                 f"{path} is not an LGFormer checkpoint (no {err.args[0]!r}); "
-                f"first keys: {list(sd)[:5]}"
+                f"first keys: {list(header)[:5]}"
             ) from err
     say(f"building the model ({preset_of(config)})")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_lgformer(config)
-    say(f"loading {sum(v.numel() for v in sd.values()) / 1e6:.1f}M weights")
-    load_state_dict_strict(model, sd, str(path))
+    model = build_empty_model(config)
+    check_fits(model, header, str(path))
+    say(f"loading {sum(v.numel() for v in header.values()) / 1e6:.1f}M weights")
+    meta = any(v.is_meta for v in header.values())
+    sd = read_model_file(path).state_dict if meta else header
+    fill_empty_model(model, sd, str(path))
     model.model_info = found.info
     return model.to(device).eval()
+
+
+# The config fields ``infer_config`` reads off tensor shapes.
+_SHAPE_FIELDS = {
+    "swin": ("embed_dim", "depths", "num_heads", "window_size"),
+    "text": (
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "intermediate_size",
+        "max_position_embeddings",
+        "type_vocab_size",
+    ),
+    "decoder": (
+        "hidden_dim",
+        "pixel_decoder_layers",
+        "deform_ffn_dim",
+        "text_cross_attn_ffn_dim",
+        "mask_decoder_layers",
+        "mask_decoder_ffn_dim",
+    ),
+}
+
+
+def _check_stored_config(
+    config: LGFormerConfig, header: dict[str, torch.Tensor], path: str | Path
+) -> None:
+    """One-line ``CheckpointMismatchError`` when the config stored with a file gives sizes
+    its tensors do not have (checked on shapes alone, before any model is built)."""
+    try:
+        actual = infer_config(header)
+    except (KeyError, IndexError):
+        return  # an incomplete file: the key-by-key comparison names what is missing
+    stored, found = config.to_dict(), actual.to_dict()
+    pairs = [(f"{s}.{n}", stored[s][n], found[s][n]) for s, ns in _SHAPE_FIELDS.items() for n in ns]
+    pairs.append(("max_words", stored["max_words"], found["max_words"]))
+    for name, said, has in pairs:
+        if said != has:
+            raise CheckpointMismatchError(
+                f"the model config stored with {path} says {name}={said} but its tensors have "
+                f"{has}: the file is inconsistent (altered, or written by another tool); it was "
+                "not loaded: export it again from its training checkpoint"
+            )
 
 
 def _config_from_dict(data: object, path: str | Path) -> LGFormerConfig:

@@ -14,7 +14,6 @@ import contextlib
 import gc
 import json
 import os
-import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lgformer.data.masks import segmentation_to_mask
+from lgformer.data.plain_pickle import GlobalRefused, load_plain_pickle
 from lgformer.data.refer_layout import (
     check_combination,
     image_dir,
@@ -254,11 +254,17 @@ def _load_refs(path: Path) -> list[dict]:
         with open(path, "rb") as f:
             try:
                 # Python 2 pickles hold sentences as byte strings, as a rule UTF-8.
-                refs = pickle.load(f, encoding="utf-8")
+                refs = load_plain_pickle(f, encoding="utf-8")
             except UnicodeDecodeError:
                 # Byte strings in another encoding: latin1 reads any byte.
                 f.seek(0)
-                refs = pickle.load(f, encoding="latin1")
+                refs = load_plain_pickle(f, encoding="latin1")
+    except GlobalRefused as err:
+        raise LGFormerError(
+            f"refs file {path} holds code or objects other than dicts, lists, strings and "
+            f"numbers ({err.global_name}); it was not loaded: REFER refs files hold only "
+            "those, so get this one again from a source you trust"
+        ) from err
     except Exception as err:  # noqa: BLE001 - corrupt pickles fail in many error types
         raise LGFormerError(
             f"cannot read refs file {path} (truncated or corrupt?): "
