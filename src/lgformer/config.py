@@ -21,6 +21,7 @@ SWIN_SIZES: dict[str, tuple[int, tuple[int, ...], tuple[int, ...]]] = {
 }
 
 RELEASED_PRESET = "swin_base_w12"
+MASK_UPSAMPLING = ("input", "padded")
 
 
 @dataclass
@@ -85,6 +86,13 @@ class DecoderConfig:
     group_norm_groups: int = 32
     # Dropout inside the decoders; the released model trains with 0.
     dropout: float = 0.0
+    # How the stride-4 mask logits reach the input size H x W. "input": bilinear
+    # straight to H x W, as the released code does (the parity contract). "padded":
+    # to the size the patch embedding padded to (a multiple of 4), then cropped, so
+    # logit cells stay on their pixels. Equal when H and W are multiples of 4; at other
+    # sizes "padded" is the better choice for a model trained at multiples of 4
+    # (bundled model at 125/126/127 px: overall IoU 67.3/67.6/67.9 vs 57.1/61.6/65.6).
+    mask_upsampling: str = "input"
 
 
 @dataclass
@@ -130,6 +138,11 @@ class LGFormerConfig:
                 raise ValueError(
                     f"swin.num_heads[{i}]={h} must divide stage width {c} (embed_dim * 2**{i})"
                 )
+        if dec.mask_upsampling not in MASK_UPSAMPLING:
+            raise ValueError(
+                f"decoder.mask_upsampling must be one of {MASK_UPSAMPLING}, got "
+                f"{dec.mask_upsampling!r}"
+            )
         if dec.hidden_dim % dec.group_norm_groups:
             raise ValueError("decoder.hidden_dim must be a multiple of decoder.group_norm_groups")
         if dec.hidden_dim % dec.num_heads or self.text.hidden_size % dec.num_heads:

@@ -29,9 +29,11 @@ def test_odd_image_size_and_mixed_sentence_lengths(tiny_model):
     assert out.pred_logits is out.mask_logits[-1]
 
 
-def test_odd_sizes_align_with_the_internally_padded_image(tiny_model):
-    """The model pads right/bottom with zeros, so an odd-sized image must give the
-    same logits as that image zero-padded by hand, cropped back."""
+def test_padded_upsampling_aligns_odd_sizes_with_the_internally_padded_image(tiny_model):
+    """The model pads right/bottom with zeros, so with ``mask_upsampling="padded"`` an
+    odd-sized image gives the same logits as that image zero-padded by hand, cropped
+    back. (The released "input" resize stretches the stride-4 grid instead.)"""
+    tiny_model.classifier.mask_upsampling = "padded"
     image, ids, mask = _inputs(1, 97, 131, [6])
     padded = torch.nn.functional.pad(image, (0, 1, 0, 3))  # (1, 3, 100, 132)
     odd = tiny_model(image, ids, mask).pred_logits

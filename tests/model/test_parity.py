@@ -16,6 +16,7 @@ from lgformer.parity import (
     formula_weight,
     run_model,
 )
+from tests.model.spec_reference import FIXTURE_DIR, ODD_FIXTURES
 
 
 def test_shared_fixture_matches_within_tolerance(shared_parity_dir):
@@ -27,6 +28,17 @@ def test_shared_fixture_matches_within_tolerance(shared_parity_dir):
     assert len(errors) == 16
     worst = max(errors.values())
     assert worst < TOLERANCE, errors
+
+
+@pytest.mark.parametrize("name", sorted(ODD_FIXTURES))
+def test_odd_size_fixtures_match_within_tolerance(name, capsys):
+    """Sizes that are not multiples of 4: the logits go straight to the input size."""
+    path = FIXTURE_DIR / f"{name}.json"
+    errors = check_fixture(path)
+    assert len(errors) == 16
+    assert max(errors.values()) < TOLERANCE, errors
+    assert main(["parity", str(path)]) == 0
+    assert "PASS" in capsys.readouterr().out
 
 
 def test_parity_cli_passes_on_shared_fixture(shared_parity_dir, capsys):

@@ -62,6 +62,7 @@ class LGFormerHead(nn.Module):
     ) -> None:
         super().__init__()
         self.mask_stride = mask_stride
+        self.mask_upsampling = cfg.mask_upsampling
         self.pix_dec = PixelDecoder(
             stage_channels=stage_channels, cfg=cfg, text_dim=text_dim, max_words=max_words
         )
@@ -102,12 +103,14 @@ class LGFormerHead(nn.Module):
         return logits
 
     def _upsample(self, logits: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
-        """(B, 1, h, w) at the patch stride of the padded image -> (B, 1, H, W).
+        """(B, 1, h, w) at stride ``mask_stride`` -> (B, 1, H, W), see ``mask_upsampling``.
 
-        The stride-4 map covers the image padded to a multiple of 4, so it is
-        upsampled to that padded size and cropped: pixels stay aligned for any
-        H, W (for multiples of 4, e.g. 480, this is a plain resize).
+        "input" (released) resizes straight to H x W; as the stride-4 map covers the
+        image padded to a multiple of 4, its grid is then slightly stretched when H or
+        W is not one. "padded" resizes to the padded size and crops: cells stay aligned.
         """
+        if self.mask_upsampling == "input":
+            return F.interpolate(logits, size=output_size, mode="bilinear", align_corners=False)
         h, w = output_size
         padded = (logits.shape[-2] * self.mask_stride, logits.shape[-1] * self.mask_stride)
         up = F.interpolate(logits, size=padded, mode="bilinear", align_corners=False)
