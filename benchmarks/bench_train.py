@@ -11,7 +11,7 @@ r"""Training step time and peak memory of an LGFormer preset (the real ``Trainer
     python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
         --batch 16 --threads 1 --steps 12 --precision bf16 [--default-malloc]
     python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
-        --batch 16 --threads 1 --steps 8 --precision bf16 [--warm-start | --trunk-only]
+        --batch 16 --threads 1 --steps 8 --precision bf16 [--warm-start]
     # GPU, the released config: fp16 and bf16, with and without gradient checkpointing
     python benchmarks/bench_train.py --device cuda --preset swin_base_w12 --size 480 --batch 8 \
         --precision fp16 bf16 --checkpointing off on
@@ -20,9 +20,8 @@ Each combination builds a fresh model and optimizer, runs ``--warmup`` untimed
 steps (optimizer states get allocated there) and ``--steps`` timed ones on one
 random batch, and prints the median and min step time, images per second and
 peak memory. It times the referring steps; ``--warm-start`` times a config's
-vision-only category warm-start steps instead, ``--trunk-only`` its referring steps
-without the decoders (``optim.trunk_referring_steps``, which need the stage-mask
-loss). Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the timed steps
+vision-only category warm-start steps instead. Peak memory: on CUDA
+``torch.cuda.max_memory_allocated`` over the timed steps
 (weights, gradients, AdamW states and activations), on CPU the process's peak
 resident set size during the timed steps (VmHWM after a reset through
 ``/proc/self/clear_refs``; where that is unavailable, ``resource.getrusage``'s
@@ -118,7 +117,6 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
             "output.dir=/tmp/lgformer_bench_train",
             "output.tensorboard=false",
             "output.progress=false",
-            *(["optim.trunk_referring_steps=1"] if args.trunk_only else []),
         ],
     )
     with warnings.catch_warnings():
@@ -137,8 +135,6 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
     trainer.logger.close()
     # Time the referring steps unless asked for the vision-only warm-start ones.
     trainer.step = 0 if args.warm_start else cfg.optim.category_warmup_steps
-    if args.warm_start and args.trunk_only:
-        raise SystemExit("--warm-start and --trunk-only time different steps: pick one")
     if args.warm_start and not cfg.optim.category_warmup_steps:
         raise SystemExit("--warm-start needs a config with optim.category_warmup_steps > 0")
     if args.compile:
@@ -171,7 +167,7 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
         f"{args.config or cfg.model.preset} batch {args.batch} {args.size}x{args.size} "
         f"{trainer.precision.name} grad-ckpt {'on ' if checkpointing else 'off'}"
         f"{' compiled' if args.compile else ''}{' warm-start' if args.warm_start else ''}"
-        f"{' trunk-only' if args.trunk_only else ''}: "
+        ": "
         f"first step {first:.1f} s, "
         f"step {median * 1000:.0f} ms "
         f"(median of {len(times)}, min {min(times) * 1000:.0f}), "
@@ -203,11 +199,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument(
         "--warm-start", action="store_true", help="time the vision-only warm-start steps"
-    )
-    parser.add_argument(
-        "--trunk-only",
-        action="store_true",
-        help="time referring steps without the decoders (needs optim.stage_mask_loss_weight)",
     )
     parser.add_argument(
         "--words",

@@ -15,8 +15,6 @@ FIELDS = (
     "image",
     "target",
     "categories",
-    "instances",
-    "instance_order",
     "token_ids",
     "attention_mask",
 )
@@ -29,7 +27,6 @@ def _sets(root: Path, cached: bool):
         f"data.split_by={SPLIT_BY}",
         "data.image_size=32",
         "optim.category_loss_weight=1",
-        "optim.order_loss_weight=1",
         f"data.cache_decoded={str(cached).lower()}",
     ]
     train_set, val_set, _ = build_datasets(load_train_config(None, overrides), 20)

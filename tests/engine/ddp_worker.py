@@ -1,7 +1,6 @@
 """Run under ``torchrun``: a few DDP training steps on the squares data; each rank
 saves its final weights to ``<out>/rank<r>.pt``. Used by test_ddp_gloo.py; with
-``LGFORMER_TEST_CATEGORIES=1`` the squares carry category labels, with
-``LGFORMER_TEST_ORDERS=1`` instance-order labels too. With
+``LGFORMER_TEST_CATEGORIES=1`` the squares carry category labels. With
 ``LGFORMER_TEST_SIGNAL=<rank>:<item>:<SIGNAME>`` that rank sends itself the signal while
 loading its ``item``-th training item; a run stopped by a signal saves
 ``{"stopped": signum, "step": step}`` instead."""
@@ -30,7 +29,6 @@ def main(out: str, size: str, poisoned: str, *overrides: str) -> None:
         size=int(size),
         poisoned=tuple(int(i) for i in poisoned.split(",") if i != "none"),
         categories=os.environ.get("LGFORMER_TEST_CATEGORIES") == "1",
-        orders=os.environ.get("LGFORMER_TEST_ORDERS") == "1",
     )
     rank = int(os.environ["RANK"])
     spec = os.environ.get("LGFORMER_TEST_SIGNAL", "")

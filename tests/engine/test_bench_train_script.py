@@ -16,25 +16,23 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_bundled.ya
 def _args(**changes) -> argparse.Namespace:
     args = dict(
         config=str(CONFIG), preset=None, compile=False, size=32, batch=2, steps=1, warmup=1,
-        warm_start=False, trunk_only=False, device="cpu", words=None,
+        warm_start=False, device="cpu", words=None,
     )  # fmt: skip
     args.update(changes)
     return argparse.Namespace(**args)
 
 
-def test_bundled_config_times_all_three_kinds_of_step() -> None:
+def test_bundled_config_times_both_kinds_of_step() -> None:
     script = load_benchmark_script("bench_train")
     referring = script.bench_one(_args(), "fp32", False)
     warm = script.bench_one(_args(warm_start=True), "fp32", False)
-    trunk = script.bench_one(_args(trunk_only=True), "fp32", False)
     pattern = r"step (\d+) ms .* ([\d.]+) img/s, peak RSS [\d.]+ GiB, last loss ([\d.]+)$"
-    for line in (referring, warm, trunk):
+    for line in (referring, warm):
         assert re.search(pattern, line), line
     assert "warm-start" in warm and "warm-start" not in referring
-    assert "trunk-only" in trunk and "trunk-only" not in referring
-    # Each kind of step computes another loss: three different numbers.
-    losses = {re.search(pattern, line).group(3) for line in (referring, warm, trunk)}
-    assert len(losses) == 3
+    # Each kind of step computes another loss: two different numbers.
+    losses = {re.search(pattern, line).group(3) for line in (referring, warm)}
+    assert len(losses) == 2
 
 
 def test_words_sets_the_id_slots() -> None:

@@ -70,39 +70,3 @@ def test_stray_parameters_are_trained_with_a_warning(model):
         assert any(p is model.extra.weight for p in decoder["params"])
     finally:
         del model.extra
-
-
-def test_gate_lr_scale_puts_the_language_gates_in_a_fifth_group(model):
-    released = _names(model, build_optimizer(model, lr=1e-3, weight_decay=1e-2))
-    opt = build_optimizer(model, lr=1e-3, weight_decay=1e-2, gate_lr_scale=0.1)
-    names = _names(model, opt)
-    assert list(names) == ["backbone_no_decay", "backbone", "decoder", "text_encoder", "gates"]
-    gates = names["gates"]
-    assert gates and all("res_gate" in n for n in gates)
-    assert any("sym_res_gate" in n for n in gates)
-    assert gates == {n for n in released["backbone"] if "res_gate" in n}
-    assert names["backbone"] == released["backbone"] - gates
-    lrs = {g["name"]: g["lr"] for g in opt.param_groups}
-    assert lrs["gates"] == pytest.approx(1e-4) and lrs["backbone"] == 1e-3
-    assert {g["name"]: g["weight_decay"] for g in opt.param_groups}["gates"] == 1e-2
-
-
-def test_the_gates_lr_follows_the_schedule_at_its_scale(tmp_path):
-    from lgformer.engine.run import run_training
-
-    from .tiny_data import squares_factory, tiny_config
-
-    cfg = tiny_config(tmp_path, "max_steps=2", "validate=false", "optim.gate_lr_scale=0.25")
-    trainer = run_training(cfg, datasets=squares_factory(n_train=6, n_val=0, size=32))
-    lrs = {g["name"]: g["lr"] for g in trainer.optimizer.param_groups}
-    assert 0 < lrs["backbone"] < 1e-3  # decayed
-    assert lrs["gates"] == pytest.approx(0.25 * lrs["backbone"])
-    with pytest.raises(Exception, match="optim.gate_lr_scale must be > 0"):
-        tiny_config(tmp_path, "optim.gate_lr_scale=0")
-
-
-def test_resume_with_a_gate_lr_scale_is_exact(tmp_path):
-    from .tiny_data import assert_resume_is_exact, squares_factory
-
-    data = squares_factory(n_train=8, n_val=2, size=32)
-    assert_resume_is_exact(tmp_path, ("optim.gate_lr_scale=0.1",), data, (3,), "model")

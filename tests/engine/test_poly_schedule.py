@@ -55,23 +55,3 @@ def test_hold_keeps_the_base_lr_then_decays_over_the_rest():
         PolySchedule(_optimizer(), total_iters=4, hold=4)
     with pytest.warns(UserWarning, match="hold 4"):
         PolySchedule(_optimizer(), total_iters=10, power=1.0).load_state_dict(sched.state_dict())
-
-
-def test_warmup_ramps_the_curve_after_the_hold():
-    opt = _optimizer()
-    sched = PolySchedule(opt, total_iters=12, power=1.0, hold=2, warmup=3)
-    lrs = []
-    for _ in range(12):
-        lrs.append(sched.get_last_lr()[1])
-        sched.step()
-    assert lrs[:2] == [1e-3] * 2  # held
-    # Curve iterations 0-2 are scaled by 1/4, 2/4, 3/4; from 3 on the plain poly curve.
-    expected = [1e-3 * (1 - k / 10) * min(1.0, (k + 1) / 4) for k in range(10)]
-    assert lrs[2:] == pytest.approx(expected)
-    assert lrs[2] < lrs[3] < lrs[4] and lrs[5] > lrs[6]
-    with pytest.raises(ValueError, match="warmup"):
-        PolySchedule(_optimizer(), total_iters=12, hold=2, warmup=10)
-    with pytest.warns(UserWarning, match="warmup 3"):
-        PolySchedule(_optimizer(), total_iters=12, power=1.0, hold=2).load_state_dict(
-            sched.state_dict()
-        )

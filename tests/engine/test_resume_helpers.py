@@ -34,23 +34,11 @@ def test_schedule_spans_the_run_and_holds_the_warm_start() -> None:
     assert schedule.get_last_lr()[0] < 1e-3
 
 
-def test_schedule_holds_the_trunk_only_steps_too() -> None:
-    optim = OptimConfig(epochs=2, category_warmup_steps=3, trunk_referring_steps=2)
-    schedule = build_schedule(_optimizer(1e-3), optim, 5)
-    assert schedule.hold == 5
-    for _ in range(5):
-        schedule.step()
-        assert schedule.get_last_lr()[0] == pytest.approx(1e-3)
-    schedule.step()
-    assert schedule.get_last_lr()[0] < 1e-3
-
-
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"category_warmup_steps": 10}, "leaves no full referring steps"),
-        ({"category_warmup_steps": 4, "trunk_referring_steps": 6}, "leaves no full referring"),
-        ({"category_warmup_steps": 4, "lr_warmup_steps": 6}, "below the run's 6 referring"),
+        ({"category_warmup_steps": 12}, "leaves no full referring steps"),
     ],
 )
 def test_schedule_without_referring_steps_is_refused(options: dict, message: str) -> None:

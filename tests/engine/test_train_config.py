@@ -56,7 +56,7 @@ def test_round_trip_through_yaml(tmp_path):
         ("data.num_workers=-1", "data.num_workers must be >= 0"),
         ("data.val_limit=0", "data.val_limit must be >= 1"),
         ("max_steps=0", "max_steps must be >= 1"),
-        ("optim.hard_sample_gamma=-1", "optim.hard_sample_gamma must be >= 0"),
+        ("optim.category_warmup_steps=-1", "optim.category_warmup_steps must be >= 0"),
         ("data.root=[unclosed", r"--set data.root=\[unclosed: the value is not valid YAML"),
         ("data.root=@foo", r"cannot start any token at line 1, column 1\); quote strings"),
     ],

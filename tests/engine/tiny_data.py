@@ -3,8 +3,7 @@
 Each sample is a noisy S x S image with a bright square; the target is the
 square and the sentence is fixed. Items have the same keys as the REFER
 datasets (image, token_ids, attention_mask, target, ref_id, sent_id, index), and
-with ``categories=True`` per-pixel labels too (1 = square, 0 = background), and with
-``orders=True`` the instance-order fields (the square is object 1, rank 1 everywhere).
+with ``categories=True`` per-pixel labels too (1 = square, 0 = background).
 """
 
 from __future__ import annotations
@@ -31,14 +30,8 @@ class SquaresDataset(Dataset):
         max_words: int = 20,
         poisoned: tuple[int, ...] = (),
         categories: bool = False,
-        orders: bool = False,
     ) -> None:
-        self.categories = None
-        if categories or orders:
-            self.categories = SimpleNamespace(
-                num_labels=2, orders={} if orders else None, num_order_tasks=8
-            )
-        self.orders = orders
+        self.categories = SimpleNamespace(num_labels=2) if categories else None
         gen = torch.Generator().manual_seed(seed)
         self.images = torch.randn(n, 3, size, size, generator=gen) * 0.3
         self.targets = torch.zeros(n, size, size)
@@ -72,10 +65,6 @@ class SquaresDataset(Dataset):
         }
         if self.categories is not None:
             item["categories"] = self.targets[index].long()
-        if self.orders:
-            item["instances"] = self.targets[index].long()  # (S, S): the square is object 1
-            item["instance_order"] = torch.zeros(2, 8, dtype=torch.int64)  # (N_max, T)
-            item["instance_order"][1] = -1  # a padding row
         return item
 
 
@@ -120,7 +109,6 @@ def squares_factory(
     size: int = 32,
     poisoned: tuple[int, ...] = (),
     categories: bool = False,
-    orders: bool = False,
 ):
     """A ``run_training(datasets=...)`` factory over ``SquaresDataset``."""
 
@@ -132,7 +120,6 @@ def squares_factory(
             max_words=max_words,
             poisoned=poisoned,
             categories=categories,
-            orders=orders,
         )
         val = SquaresDataset(n_val, size, seed=2, max_words=max_words) if n_val else None
         return train, val, None

@@ -5,10 +5,6 @@ its COCO category, so a trunk can be taught what the objects are, independently
 of any sentence. Label 0 is background, label ``1 + i`` the i-th category of
 ``instances.json`` in id order; later annotations overwrite earlier ones where
 they overlap.
-
-With ``with_orders`` the objects also get their instance-order labels
-(``lgformer.data.instance_order``): every object's rank from each side within
-each group of objects sharing some of its attributes.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from lgformer.data.instance_order import num_order_tasks, object_key, order_attributes, rank_table
 from lgformer.data.masks import segmentation_to_mask
 from lgformer.data.refer_layout import instances_path
 from lgformer.data.transforms import resize_mask
@@ -35,15 +30,10 @@ class ImageCategories:
     Attributes:
         names: category names in COCO id order (label ``1 + i`` is ``names[i]``).
         objects: image id -> [(label, segmentation as in instances.json)], in file order.
-        orders: image id -> (N, T) int64 instance-order classes of its N objects (row i is
-            ``objects[image_id][i]``), or None when not loaded.
-        num_order_tasks: T (0 without orders).
     """
 
     names: list[str]
     objects: dict[int, list[tuple[int, Any]]]
-    orders: dict[int, np.ndarray] | None = None
-    num_order_tasks: int = 0
 
     @property
     def num_labels(self) -> int:
@@ -60,11 +50,6 @@ class ImageCategories:
         ``instance_map`` it gives the ``label_map``."""
         return np.array([0] + [label for label, _ in self.objects.get(image_id, [])], np.int64)
 
-    @property
-    def max_objects(self) -> int:
-        """The most objects any image has."""
-        return max((len(v) for v in self.objects.values()), default=0)
-
     def instance_map(self, image_id: int, height: int, width: int, size: int) -> np.ndarray:
         """(size, size) int64 object of every pixel: 0 background, ``1 + i`` the i-th
         object of ``objects[image_id]`` (later ones on top where they overlap)."""
@@ -74,28 +59,14 @@ class ImageCategories:
             instances[mask] = 1 + i
         return instances
 
-    def order_table(self, image_id: int, rows: int) -> np.ndarray:
-        """(rows, T) int64 instance-order classes of the image's objects, padded with -1
-        (a fixed size, so that batches stack)."""
-        if self.orders is None:
-            raise ValueError("instance orders were not loaded (with_orders=False)")
-        table = np.full((rows, self.num_order_tasks), -1, np.int64)
-        own = self.orders.get(image_id)
-        if own is not None:
-            table[: len(own)] = own
-        return table
-
 
 def load_image_categories(
     root: str | Path,
     dataset: str,
     image_ids: Iterable[int] | None = None,
-    *,
-    with_orders: bool = False,
 ) -> ImageCategories:
     """Read the categories and the objects of ``image_ids`` (all images when None) from
-    ``<root>/<dataset>/instances.json``, with their instance-order labels when
-    ``with_orders``.
+    ``<root>/<dataset>/instances.json``.
 
     Raises:
         LGFormerError: a missing or malformed instances file.
@@ -109,22 +80,11 @@ def load_image_categories(
         label_of = {int(c["id"]): 1 + i for i, c in enumerate(categories)}
         wanted = None if image_ids is None else {int(i) for i in image_ids}
         objects: dict[int, list[tuple[int, Any]]] = {}
-        kept: dict[int, list[dict[str, Any]]] = {}
         for ann in data["annotations"]:
             image_id = int(ann["image_id"])
             if wanted is None or image_id in wanted:
                 label = label_of[int(ann["category_id"])]
                 objects.setdefault(image_id, []).append((label, ann["segmentation"]))
-                kept.setdefault(image_id, []).append(ann)
-        orders = None
-        tasks = 0
-        if with_orders:
-            names = order_attributes([a for anns in kept.values() for a in anns])
-            tasks = num_order_tasks(len(names))
-            orders = {}
-            for image_id, anns in kept.items():
-                keys = [object_key(a, names) for a in anns]
-                orders[image_id] = rank_table([k[0] for k in keys], np.array([k[1] for k in keys]))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise LGFormerError(f"cannot read instances file {path}: {err}") from err
     except (KeyError, TypeError, ValueError) as err:
@@ -132,9 +92,4 @@ def load_image_categories(
             f"instances file {path} has no usable categories/annotations for the category "
             f"loss: {err!r}"
         ) from err
-    return ImageCategories(
-        names=[str(c["name"]) for c in categories],
-        objects=objects,
-        orders=orders,
-        num_order_tasks=tasks,
-    )
+    return ImageCategories(names=[str(c["name"]) for c in categories], objects=objects)

@@ -13,11 +13,6 @@ the training dataset with ``categories`` also::
 
     categories      (S, S) int64 category label of every pixel (0 = background)
 
-and, when the categories carry instance orders (``with_orders``)::
-
-    instances       (S, S) int64 object of every pixel (0 = background, 1 + i object i)
-    instance_order  (N_max, T) int64 object i's rank class per order task (-1: no object)
-
 and the evaluation dataset with ``keep_original=True`` also::
 
     orig_mask       (H, W) bool at the image's own resolution (sizes differ per sample)
@@ -117,8 +112,7 @@ class ReferTrainDataset(Dataset):
         seed: the base seed of the sentence draws.
         shuffle_sentences: permute the sentence assignment across samples per epoch.
         categories: when given, items also carry the image's per-pixel category labels
-            (the auxiliary category loss), and with its orders loaded ``instances`` and
-            ``instance_order`` (the auxiliary instance-order loss).
+            (the auxiliary category loss).
         cache_decoded: keep every resized image, target and object map in memory after
             its first use (3 S^2 bytes per image, S^2 per object map and per object), so
             later epochs skip decoding, rasterising and resizing. Items are the same
@@ -145,7 +139,6 @@ class ReferTrainDataset(Dataset):
         # targets per ref (filled on first use; each loader worker holds its own).
         self._images: dict[int, np.ndarray] = {}
         self._instance_maps: dict[int, np.ndarray] = {}
-        self._max_objects = 0 if categories is None else categories.max_objects
         self._targets: dict[int, np.ndarray] = {}
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._perm: tuple[int, np.ndarray] | None = None  # (epoch, permutation) cache
@@ -207,20 +200,13 @@ class ReferTrainDataset(Dataset):
         return value
 
     def _category_fields(self, ref: ReferRef) -> dict[str, torch.Tensor]:
-        """``categories`` (S, S) int64 of ``ref``'s image and, with instance orders loaded,
-        ``instances`` (S, S) int64 (0 background, 1 + i object i) and ``instance_order``
-        (N_max, T) int64 (-1 padded rows). One rasterised object map serves all three."""
+        """``categories`` (S, S) int64 of ``ref``'s image, read off its object map."""
         categories = self.categories
         assert categories is not None
         instances = self._cached(
             self._instance_maps, ref.image_id, lambda: self._instance_map(ref)
         ).astype(np.int64, copy=False)
-        fields = {"categories": torch.from_numpy(categories.object_labels(ref.image_id)[instances])}
-        if categories.orders is not None:
-            fields["instances"] = torch.from_numpy(instances)
-            table = categories.order_table(ref.image_id, self._max_objects)
-            fields["instance_order"] = torch.from_numpy(table)
-        return fields
+        return {"categories": torch.from_numpy(categories.object_labels(ref.image_id)[instances])}
 
     def _instance_map(self, ref: ReferRef) -> np.ndarray:
         """(S, S) int64 object map of ``ref``'s image; uint8 (an eighth of the memory) when

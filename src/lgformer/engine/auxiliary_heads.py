@@ -1,10 +1,9 @@
 """The training-only auxiliary heads of a run, built from its config and checkpointed.
 
-Three optional sets of 1x1 classifiers help a from-scratch model learn (category,
-stage-mask and instance-order heads: ``category_loss.py``, ``stage_mask_loss.py``,
-``order_loss.py``). ``AuxiliaryHeads`` decides which ones a run has, names them in its
-checkpoints, and says which of them only the vision-only warm start uses (those must
-stay out of DDP).
+Two optional sets of 1x1 classifiers help a from-scratch model learn (category and
+stage-mask heads: ``category_loss.py``, ``stage_mask_loss.py``). ``AuxiliaryHeads``
+decides which ones a run has, names them in its checkpoints, and says which of them
+only the vision-only warm start uses (those must stay out of DDP).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from torch.utils.data import Dataset
 
 from lgformer.engine.category_loss import CategoryHeads
 from lgformer.engine.optim_config import OptimConfig
-from lgformer.engine.order_loss import OrderHeads
 from lgformer.engine.stage_mask_loss import StageMaskHeads
 from lgformer.engine.training_model import TrainingModel
 from lgformer.errors import LGFormerError
@@ -32,7 +30,6 @@ class AuxiliaryHeads:
 
     category: CategoryHeads | None = None
     stage: StageMaskHeads | None = None
-    order: OrderHeads | None = None
 
     @classmethod
     def build(
@@ -41,8 +38,8 @@ class AuxiliaryHeads:
         """The heads ``optim`` asks for, on ``device``.
 
         Raises:
-            LGFormerError: an option needs labels (per-pixel categories, instance orders)
-                that ``train_set`` does not provide.
+            LGFormerError: an option needs per-pixel category labels that ``train_set``
+                does not provide.
         """
         categories = getattr(train_set, "categories", None)
         heads = cls()
@@ -56,14 +53,6 @@ class AuxiliaryHeads:
             heads.category = CategoryHeads(channels, categories.num_labels).to(device)
         if optim.stage_mask_loss_weight:
             heads.stage = StageMaskHeads(model.config.swin.stage_channels).to(device)
-        if optim.order_loss_weight:
-            if categories is None or categories.orders is None:
-                raise LGFormerError(
-                    "optim.order_loss_weight needs instance-order labels, which this training "
-                    "set does not provide"
-                )
-            channels = TrainingModel.order_head_channels(model)
-            heads.order = OrderHeads(channels, categories.num_order_tasks).to(device)
         return heads
 
     def entries(self) -> list[tuple[str, nn.Module | None, str]]:
@@ -75,7 +64,6 @@ class AuxiliaryHeads:
                 "category heads (optim.category_loss_weight / category_warmup_steps)",
             ),
             ("stage_heads", self.stage, "stage-mask heads (optim.stage_mask_loss_weight)"),
-            ("order_heads", self.order, "instance-order heads (optim.order_loss_weight)"),
         ]
 
     def present(self) -> list[nn.Module]:
@@ -84,16 +72,14 @@ class AuxiliaryHeads:
 
     def warm_start_only_parameters(self, optim: OptimConfig) -> list[nn.Parameter]:
         """Parameters that only the vision-only warm start uses: category heads without
-        ``category_loss_weight``, order heads without ``order_loss_in_referring``
-        (``OptimConfig.step_uses_*``, which also decide what a training step reads). DDP must
+        ``category_loss_weight`` (``OptimConfig.step_uses_categories``, which also decides
+        what a training step reads). DDP must
         leave them alone: the warm start averages their gradients itself, and DDP's first
         synchronised step would otherwise expect a gradient for every parameter used
         under its ``no_sync``."""
         heads: list[nn.Module] = []
         if self.category is not None and not optim.step_uses_categories(warming=False):
             heads.append(self.category)
-        if self.order is not None and not optim.step_uses_instance_order(warming=False):
-            heads.append(self.order)
         return [p for m in heads for p in m.parameters()]
 
     def state_dicts(self) -> dict[str, dict[str, Any] | None]:

@@ -54,9 +54,8 @@ def build_datasets(
     """(train set, validation set or None, collate function) from ``cfg.data``.
 
     Training draws one sentence per object per epoch (with the category labels of
-    its image when the config uses the category loss, and its instance orders with the
-    order loss); validation uses one
-    seeded random sentence per object, the same in every epoch so that epochs
+    its image when the config uses the category loss); validation uses one seeded random
+    sentence per object, the same in every epoch so that epochs
     compare fairly for best.pt.
     """
     from lgformer.data.datasets import ReferTrainDataset, collate_samples
@@ -69,13 +68,11 @@ def build_datasets(
         data.root, data.dataset, data.split_by, data.train_split, tokenizer=tokenizer
     )
     categories = None
-    if cfg.optim.uses_categories or cfg.optim.order_loss_weight:
+    if cfg.optim.uses_categories:
         from lgformer.data.categories import load_image_categories
 
         image_ids = {ref.image_id for ref in train_split.refs}
-        categories = load_image_categories(
-            data.root, data.dataset, image_ids, with_orders=cfg.optim.order_loss_weight > 0
-        )
+        categories = load_image_categories(data.root, data.dataset, image_ids)
     train_set = ReferTrainDataset(
         train_split,
         image_size=data.image_size,

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from lgformer.evaluation.metrics import intersection_union
-
 # The released recipe's positive weight (spec section 8).
 POS_WEIGHT = 1.1
 
@@ -17,39 +15,16 @@ def dice_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
     eps: float = 1.0,
-    sample_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over samples of ``1 - (2|P∩T| + eps) / (|P| + |T| + eps)`` with soft P = sigmoid.
 
-    logits, target: (B, 1, H, W); ``sample_weights`` (B,) weight that mean. Not part of
-    the released recipe (an option).
+    logits, target: (B, 1, H, W). Not part of the released recipe (an option).
     """
     prob = logits.float().sigmoid().flatten(1)
     tgt = target.float().flatten(1)
     inter = (prob * tgt).sum(1)
     per_sample = 1 - (2 * inter + eps) / (prob.sum(1) + tgt.sum(1) + eps)  # (B,)
-    if sample_weights is not None:
-        per_sample = per_sample * sample_weights
     return per_sample.mean()
-
-
-def hard_sample_weights(
-    logits: torch.Tensor, target: torch.Tensor, gamma: float, floor: float = 0.05
-) -> torch.Tensor:
-    """Per-sample loss weights that favour the samples the model gets wrong now.
-
-    ``max(1 - IoU, floor) ** gamma`` with the IoU of the thresholded prediction
-    (logits > 0) against the target, normalised to mean 1 over the batch, no gradient.
-    logits (B, 1, H, W), target (B, H, W) or (B, 1, H, W) -> (B,) float32. gamma 0
-    gives ones (every sample alike, the released recipe).
-    """
-    with torch.no_grad():
-        inter, union = intersection_union(logits.detach() > 0, target.reshape(logits.shape) > 0.5)
-        inter, union = inter.float(), union.float()  # (B,)
-        # Unlike the metric's per_sample_iou, an empty target predicted empty is solved (1).
-        iou = torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
-        weights = (1 - iou).clamp_min(floor) ** gamma
-        return weights / weights.mean()
 
 
 def deep_supervision_loss(
@@ -58,7 +33,6 @@ def deep_supervision_loss(
     *,
     pos_weight: float = POS_WEIGHT,
     dice_weight: float = 0.0,
-    sample_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sum over outputs of ``BCEWithLogits(pos_weight, reduction="mean")``.
 
@@ -68,8 +42,6 @@ def deep_supervision_loss(
         target: (B, H, W) or (B, 1, H, W), 1 = referred object, 0 = background.
         pos_weight: weight of the positive (foreground) term.
         dice_weight: adds ``dice_weight * dice_loss`` per output (0 = released recipe).
-        sample_weights: (B,) weights of the samples in every term (e.g.
-            ``hard_sample_weights``); None weighs them alike (released recipe).
 
     Returns:
         A float32 scalar. Computed in float32 even under autocast, so that fp16
@@ -87,14 +59,8 @@ def deep_supervision_loss(
             raise ValueError(
                 f"mask logits {tuple(logits.shape)} and target {tuple(target.shape)} differ"
             )
-        if sample_weights is None:
-            bce = F.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=weight)
-        else:
-            per_pixel = F.binary_cross_entropy_with_logits(
-                logits.float(), target, pos_weight=weight, reduction="none"
-            )  # (B, 1, H, W)
-            bce = (per_pixel.flatten(1).mean(1) * sample_weights).mean()
+        bce = F.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=weight)
         total = total + bce
         if dice_weight:
-            total = total + dice_weight * dice_loss(logits, target, sample_weights=sample_weights)
+            total = total + dice_weight * dice_loss(logits, target)
     return total

@@ -47,59 +47,19 @@ class OptimConfig:
     # labels, a vision warm start inside the schedule: the lr stays at its base value
     # through them and the poly decay spans the rest; 0 is the released recipe.
     category_warmup_steps: int = 0
-    # The next steps (after category_warmup_steps) train the words, the fusions and the
-    # Swin without the decoders, on the stage-mask loss (and the category loss when
-    # weighted): ~2x the referring samples per second of a full step. The lr stays at its
-    # base value through them too. Needs stage_mask_loss_weight; 0 is the released recipe.
-    trunk_referring_steps: int = 0
-    # Linear learning-rate ramp over the first steps of the referring training (after
-    # category_warmup_steps and trunk_referring_steps), scaling the poly curve; 0 is the
-    # released recipe.
-    lr_warmup_steps: int = 0
     # Auxiliary stage-mask loss (engine/stage_mask_loss.py), training only: 1x1 heads on
     # the four fused backbone maps predict the referred object; 0 is the released recipe.
     stage_mask_loss_weight: float = 0.0
-    # Auxiliary instance-order loss (engine/order_loss.py), training only: 1x1 heads on
-    # backbone stages 3-4 and the mask features label every object with its rank from each
-    # side within each attribute group (also in the warm start); 0 is the released recipe.
-    order_loss_weight: float = 0.0
-    # False keeps the order loss to the vision-only warm start (category_warmup_steps):
-    # the referring steps then neither read the rank labels nor run the order heads.
-    order_loss_in_referring: bool = True
-    # Referring-loss weight of each sample, max(1 - IoU, 0.05) ** gamma of its current
-    # prediction, normalised to mean 1 per batch (engine/loss.py hard_sample_weights):
-    # the sentences the model gets wrong count more; 0 is the released recipe.
-    hard_sample_gamma: float = 0.0
-    # Learning-rate factor of the backbone's language gates (res_gate, sym_res_gate),
-    # which then form a fifth parameter group, "gates"; 1 is the released recipe (the
-    # gates train in the backbone group at the base lr).
-    gate_lr_scale: float = 1.0
 
     @property
     def uses_categories(self) -> bool:
         """Whether the run trains with category labels (loss or vision-only warm start)."""
         return self.category_loss_weight > 0 or self.category_warmup_steps > 0
 
-    @property
-    def held_steps(self) -> int:
-        """Steps before the full referring training, at the base lr: the vision-only warm
-        start, then the trunk-only referring steps."""
-        return self.category_warmup_steps + self.trunk_referring_steps
-
-    def trunk_only(self, step: int) -> bool:
-        """Whether step ``step`` (0-based) is a trunk-only referring step (no decoders)."""
-        return self.category_warmup_steps <= step < self.held_steps
-
     def step_uses_categories(self, warming: bool) -> bool:
         """Whether a step reads the per-pixel category labels: every warm-start step of a
         run that has them, a referring step only with ``category_loss_weight``."""
         return self.uses_categories if warming else self.category_loss_weight > 0
-
-    def step_uses_instance_order(self, warming: bool) -> bool:
-        """Whether a step reads the instance-order labels (and runs the order heads):
-        only with ``order_loss_weight``; in referring steps only with
-        ``order_loss_in_referring``."""
-        return self.order_loss_weight > 0 and (warming or self.order_loss_in_referring)
 
     def validate(self) -> None:
         """Raises ``LGFormerError`` for a value that would fail deep inside a run (a
@@ -118,26 +78,11 @@ class OptimConfig:
             "eps",
             "category_loss_weight",
             "category_warmup_steps",
-            "trunk_referring_steps",
-            "lr_warmup_steps",
             "stage_mask_loss_weight",
-            "order_loss_weight",
         ):
             value = getattr(self, name)
             if not value >= 0:
                 raise LGFormerError(f"optim.{name} must be >= 0, got {value}")
-        if not self.gate_lr_scale > 0:
-            raise LGFormerError(
-                f"optim.gate_lr_scale must be > 0 (1 = the released recipe), got "
-                f"{self.gate_lr_scale}"
-            )
-        if not self.hard_sample_gamma >= 0:
-            raise LGFormerError("optim.hard_sample_gamma must be >= 0 (0 = every sample alike)")
-        if self.trunk_referring_steps and not self.stage_mask_loss_weight:
-            raise LGFormerError(
-                "optim.trunk_referring_steps trains on the stage-mask loss alone: set "
-                "optim.stage_mask_loss_weight > 0 too"
-            )
         if not all(0 <= beta < 1 for beta in self.betas):
             raise LGFormerError(f"optim.betas must be in [0, 1), got {list(self.betas)}")
         if self.grad_clip is not None and not self.grad_clip > 0:

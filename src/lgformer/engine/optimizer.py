@@ -7,10 +7,6 @@
 4. ``text_encoder``: BERT's encoder layers (plus its embeddings when
    ``train_bert_embeddings``). By default the embeddings are in no group and
    frozen, as released.
-
-With ``gate_lr_scale != 1`` (not released) the backbone's language gates (``res_gate``,
-``sym_res_gate``) leave the backbone group for a fifth one, ``gates``, whose learning rate
-is the base one times that factor.
 """
 
 from __future__ import annotations
@@ -25,7 +21,6 @@ from torch import nn
 from lgformer.errors import LGFormerError
 
 NO_DECAY_KEYWORDS = ("norm", "absolute_pos_embed", "relative_position_bias_table")
-GATE_KEYWORD = "res_gate"  # res_gate and sym_res_gate, the gated updates of the Swin tokens
 
 
 def set_text_embeddings_trainable(model: nn.Module, trainable: bool) -> None:
@@ -40,10 +35,8 @@ def parameter_groups(
     *,
     weight_decay: float,
     train_bert_embeddings: bool = False,
-    gate_lr_scale: float = 1.0,
 ) -> list[dict[str, Any]]:
-    """The four named groups (empty ones dropped), five with a ``gate_lr_scale`` other
-    than 1 (the ``gates`` group carries it as ``lr_scale``). Frozen parameters are left out.
+    """The four named groups (empty ones dropped). Frozen parameters are left out.
 
     Any other trainable parameter (a module outside backbone, classifier and
     text_encoder) joins the decoder group with a warning rather than silently
@@ -54,15 +47,12 @@ def parameter_groups(
         "backbone": [],
         "decoder": [],
         "text_encoder": [],
-        "gates": [],
     }
     strays = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        if name.startswith("backbone.") and gate_lr_scale != 1 and GATE_KEYWORD in name:
-            groups["gates"].append(param)
-        elif name.startswith("backbone."):
+        if name.startswith("backbone."):
             no_decay = any(k in name for k in NO_DECAY_KEYWORDS)
             groups["backbone_no_decay" if no_decay else "backbone"].append(param)
         elif name.startswith("classifier."):
@@ -85,10 +75,7 @@ def parameter_groups(
     for group_name, params in groups.items():
         if params:
             decay = 0.0 if group_name == "backbone_no_decay" else weight_decay
-            group = {"name": group_name, "params": params, "weight_decay": decay}
-            if group_name == "gates":
-                group["lr_scale"] = gate_lr_scale
-            out.append(group)
+            out.append({"name": group_name, "params": params, "weight_decay": decay})
     return out
 
 
@@ -102,7 +89,6 @@ def build_optimizer(
     train_bert_embeddings: bool = False,
     train_text_encoder: bool = True,
     fused: bool = False,
-    gate_lr_scale: float = 1.0,
 ) -> torch.optim.AdamW:
     """AdamW over ``parameter_groups``; also sets the embeddings' ``requires_grad``.
 
@@ -118,10 +104,9 @@ def build_optimizer(
         model,
         weight_decay=weight_decay,
         train_bert_embeddings=train_bert_embeddings,
-        gate_lr_scale=gate_lr_scale,
     )
     for group in groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
+        group["lr"] = lr
     return torch.optim.AdamW(
         groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None
     )

@@ -31,8 +31,6 @@ class PolySchedule:
         power: 0.9 in the released recipe.
         hold: the first ``hold`` iterations keep the base lr and the poly curve spans
             the rest (a separate warm-start phase; 0 in the released recipe).
-        warmup: the first ``warmup`` iterations after ``hold`` scale the poly curve by
-            a linear ramp ``(i + 1) / (warmup + 1)`` (0 in the released recipe).
     """
 
     def __init__(
@@ -42,17 +40,13 @@ class PolySchedule:
         *,
         power: float = 0.9,
         hold: int = 0,
-        warmup: int = 0,
     ) -> None:
         if not 0 <= hold < total_iters:
             raise ValueError(f"hold must be in [0, {total_iters}), got {hold}")
-        if not 0 <= warmup < total_iters - hold:
-            raise ValueError(f"warmup must be in [0, {total_iters - hold}), got {warmup}")
         self.optimizer = optimizer
         self.total_iters = int(total_iters)
         self.power = float(power)
         self.hold = int(hold)
-        self.warmup = int(warmup)
         self.iteration = 0
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
@@ -69,10 +63,9 @@ class PolySchedule:
         if self.iteration < self.hold:
             factor = 1.0
         else:
-            iteration = self.iteration - self.hold
-            factor = poly_factor(iteration, self.total_iters - self.hold, self.power)
-            if iteration < self.warmup:
-                factor *= (iteration + 1) / (self.warmup + 1)
+            factor = poly_factor(
+                self.iteration - self.hold, self.total_iters - self.hold, self.power
+            )
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * factor
 
@@ -82,7 +75,6 @@ class PolySchedule:
             "total_iters": self.total_iters,
             "power": self.power,
             "hold": self.hold,
-            "warmup": self.warmup,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -93,14 +85,12 @@ class PolySchedule:
             int(state["total_iters"]),
             float(state["power"]),
             int(state.get("hold", 0)),
-            int(state.get("warmup", 0)),
         )
-        now = (self.total_iters, self.power, self.hold, self.warmup)
+        now = (self.total_iters, self.power, self.hold)
         if before != now:
             warnings.warn(
                 f"schedule changed on resume: {before[0]} iterations (power {before[1]}, hold "
-                f"{before[2]}, warmup {before[3]}) -> {now[0]} (power {now[1]}, hold "
-                f"{now[2]}, warmup {now[3]})",
+                f"{before[2]}) -> {now[0]} (power {now[1]}, hold {now[2]})",
                 stacklevel=2,
             )
         self._apply()
@@ -110,26 +100,14 @@ def build_schedule(
     optimizer: torch.optim.Optimizer, optim: OptimConfig, iters_per_epoch: int
 ) -> PolySchedule:
     """The run's schedule: ``optim.epochs`` epochs of ``iters_per_epoch`` steps, the first
-    ``category_warmup_steps + trunk_referring_steps`` held at the base lr, then
-    ``lr_warmup_steps`` of linear ramp. Raises ``LGFormerError`` when a phase leaves no
-    full referring steps."""
+    ``category_warmup_steps`` held at the base lr. Raises ``LGFormerError`` when the warm
+    start leaves no referring steps."""
     total_steps = iters_per_epoch * optim.epochs
-    if optim.held_steps >= total_steps:
+    if optim.category_warmup_steps >= total_steps:
         raise LGFormerError(
-            f"optim.category_warmup_steps={optim.category_warmup_steps} + "
-            f"optim.trunk_referring_steps={optim.trunk_referring_steps} leaves no full "
-            f"referring steps: the run has {total_steps} steps in all"
-        )
-    referring_steps = total_steps - optim.held_steps
-    if optim.lr_warmup_steps >= referring_steps:
-        raise LGFormerError(
-            f"optim.lr_warmup_steps={optim.lr_warmup_steps} must be below the run's "
-            f"{referring_steps} referring steps"
+            f"optim.category_warmup_steps={optim.category_warmup_steps} leaves no full referring "
+            f"steps: the run has {total_steps} steps in all"
         )
     return PolySchedule(
-        optimizer,
-        total_steps,
-        power=optim.poly_power,
-        hold=optim.held_steps,
-        warmup=optim.lr_warmup_steps,
+        optimizer, total_steps, power=optim.poly_power, hold=optim.category_warmup_steps
     )

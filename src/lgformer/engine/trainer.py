@@ -127,7 +127,6 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
             train_bert_embeddings=cfg.optim.train_bert_embeddings,
             train_text_encoder=cfg.optim.train_text_encoder,
             fused=cfg.optim.fused,
-            gate_lr_scale=cfg.optim.gate_lr_scale,
         )
         for heads in self.heads.present():
             self.optimizer.add_param_group(
@@ -137,9 +136,7 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                     "weight_decay": cfg.optim.weight_decay,
                 }
             )
-        training_model = TrainingModel(
-            model, self.heads.category, self.heads.stage, self.heads.order
-        )
+        training_model = TrainingModel(model, self.heads.category, self.heads.stage)
         warm_only = {id(p) for p in self.heads.warm_start_only_parameters(cfg.optim)}
         self.train_model = wrap_ddp(
             training_model,
@@ -193,11 +190,6 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 self.logger.info(
                     f"steps 1-{cfg.optim.category_warmup_steps}: vision-only category warm start"
                 )
-            if cfg.optim.trunk_referring_steps:
-                self.logger.info(
-                    f"steps {cfg.optim.category_warmup_steps + 1}-{cfg.optim.held_steps}: "
-                    "trunk-only referring steps (no decoders, stage-mask loss)"
-                )
         try:
             with self._signals:
                 self._loop()
@@ -218,9 +210,9 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 if self._saved_at != self.step:
                     self.save(LAST)
                 break
-            # Epochs still inside the vision-only warm start or the trunk-only steps have
-            # no trained decoders to validate.
-            warm = self.step <= cfg.optim.held_steps
+            # Epochs still inside the vision-only warm start have no trained decoders to
+            # validate.
+            warm = self.step <= cfg.optim.category_warmup_steps
             last = self.epoch + 1 == cfg.optim.epochs
             due = (self.epoch + 1) % cfg.validate_every == 0 or last
             if cfg.validate and self.val_set is not None and not warm and due:
@@ -344,18 +336,13 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         target = batch["target"].to(self.device, non_blocking=True)  # (B, S, S)
         optim = self.cfg.optim
         warming = self.step < optim.category_warmup_steps
-        trunk_only = optim.trunk_only(self.step)
         categories = None  # (B, S, S) int64, only for the steps that use them
         if optim.step_uses_categories(warming):
             categories = batch["categories"].to(self.device, non_blocking=True)
-        instances = instance_order = None  # (B, S, S), (B, N, T) int64 with the order loss
-        if optim.step_uses_instance_order(warming):
-            instances = batch["instances"].to(self.device, non_blocking=True)
-            instance_order = batch["instance_order"].to(self.device, non_blocking=True)
 
-        # Vision-only and trunk-only steps use part of the model: they all-reduce its
-        # gradients themselves (average_gradients) instead of DDP's buckets full of zeros.
-        partial = warming or trunk_only
+        # Vision-only steps use part of the model: they all-reduce its gradients themselves
+        # (average_gradients) instead of DDP's buckets full of zeros.
+        partial = warming
 
         def sync() -> contextlib.AbstractContextManager:
             return local_gradients(self.train_model) if partial else contextlib.nullcontext()
@@ -367,10 +354,7 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 attention_mask,
                 categories,
                 target,  # read only by stage-mask heads, which exist only when weighted
-                instances,
-                instance_order,
                 visual_only=warming,
-                trunk_only=trunk_only,
             )
         loss = out.total_loss(target, optim)
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
