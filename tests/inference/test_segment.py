@@ -366,11 +366,7 @@ def test_the_cli_web_server_and_demo_take_the_memory_light_path(
     tiny_checkpoint, segmenter, tmp_path, monkeypatch
 ):
     """None of them may go through ``predict_logits`` (N float32 full-size maps)."""
-    import base64
-    import io
-    import json
-
-    from lgformer.inference.web import SegmentationService
+    from tests.inference.serving import png_b64, post_json, running_server
 
     def refuse(self, image, sentences):
         raise AssertionError("predict_logits called")
@@ -379,12 +375,12 @@ def test_the_cli_web_server_and_demo_take_the_memory_light_path(
     image = tmp_path / "img.png"
     Image.fromarray(_rgb()).save(image)
     assert _segment_cli(tiny_checkpoint, image, tmp_path / "o", "--device", "cpu") == 0
-    buffer = io.BytesIO()
-    Image.fromarray(_rgb()).save(buffer, format="PNG")
-    body = {"image": base64.b64encode(buffer.getvalue()).decode(), "sentences": ["[unused1]"]}
-    answer = SegmentationService(segmenter).segment(json.dumps(body).encode())
-    assert len(answer["results"]) == 1
+    with running_server(segmenter) as (url, _):
+        status, answer = post_json(url, {"image": png_b64(_rgb()), "sentences": ["[unused1]"]})
+    assert status == 200 and len(answer["results"]) == 1
     assert main(["demo", "--seed", "3", "--out", str(tmp_path / "demo")]) == 0
+    sheet = Image.open(tmp_path / "demo" / "scene_3" / "contact_sheet.png")
+    assert sheet.width >= 4 * 320  # one labelled tile per expression, readable size
 
 
 @pytest.mark.parametrize("command", ["demo", "serve"])

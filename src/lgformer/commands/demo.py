@@ -46,8 +46,14 @@ def run(args: argparse.Namespace) -> int:
     from lgformer.data.synthetic.build import render_scene
     from lgformer.errors import LGFormerError
     from lgformer.inference import ReferringSegmenter
+    from lgformer.inference.contact_sheet import contact_sheet
     from lgformer.inference.predictor import check_image_size
-    from lgformer.inference.visualize import prepare_output_dir, save_mask_and_overlay, slug
+    from lgformer.inference.visualize import (
+        overlay_mask,
+        prepare_output_dir,
+        save_mask_and_overlay,
+        slug,
+    )
 
     if args.scenes < 1:
         raise LGFormerError(f"--scenes must be at least 1, got {args.scenes}")
@@ -75,10 +81,15 @@ def run(args: argparse.Namespace) -> int:
         sentences = [s for s, _ in expressions]
         masks = segmenter.segment(rgb, sentences)
         print(f"scene {scene_seed} ({len(objects)} objects) -> {out_dir}")
+        panels = []
         for i, ((sentence, index), mask) in enumerate(zip(expressions, masks)):
             iou = mask_iou(mask, objects[index].mask)
             ious.append(iou)
-            save_mask_and_overlay(rgb, mask, out_dir, f"{i:02d}_{slug(sentence)}", i)
+            save_mask_and_overlay(rgb, mask, out_dir, f"{i:02d}_{slug(sentence)}")
+            panels.append((overlay_mask(rgb, mask), f"{sentence} (IoU {iou * 100:.1f}%)"))
             print(f"  IoU {iou * 100:5.1f}%  {sentence}")
+        sheet = contact_sheet(rgb, panels, title=f"scene {scene_seed}")
+        sheet.save(out_dir / "contact_sheet.png")
+        print(f"  contact sheet: {out_dir / 'contact_sheet.png'}")
     print(f"mean IoU over {len(ious)} expressions: {sum(ious) / len(ious) * 100:.1f}%")
     return 0

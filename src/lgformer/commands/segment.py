@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     masks = seg.segment(rgb, args.text)
     for i, (sentence, mask) in enumerate(zip(args.text, masks)):
         mask_path, overlay_path = save_mask_and_overlay(
-            rgb, mask, args.out, f"{i:02d}_{slug(sentence)}", i
+            rgb, mask, args.out, f"{i:02d}_{slug(sentence)}"
         )
         print(f"{sentence!r}: {mask.mean() * 100:.1f}% of the image -> {overlay_path}")
     return 0

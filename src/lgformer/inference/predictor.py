@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
 
@@ -79,6 +80,16 @@ def sentence_list(sentences: str | Iterable[str]) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """One image and its sentences, ready for ``ReferringSegmenter.forward``."""
+
+    pixels: torch.Tensor  # (1, 3, S, S) float32, ImageNet-normalised, S = image_size
+    ids: torch.Tensor  # (N, L) int64 token ids, one row per sentence
+    mask: torch.Tensor  # (N, L) int64 attention mask
+    size: tuple[int, int]  # (H, W) of the original image
+
+
 class ReferringSegmenter:
     """Wraps an ``LGFormer`` for inference on user images.
 
@@ -147,14 +158,16 @@ class ReferringSegmenter:
         seg.source = source
         return seg
 
-    @torch.no_grad()
-    def _model_logits(
-        self, image: ImageLike, sentences: Sequence[str]
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Low-resolution mask logits (N, 1, h, w) on ``self.device`` and the image's (H, W).
+    def prepare(
+        self,
+        image: ImageLike,
+        sentences: Sequence[str],
+        *,
+        tokens: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> ModelInput:
+        """One image and its sentences as model inputs, on the CPU (no model call).
 
-        ``h``, ``w`` are what the model outputs for a ``image_size`` input; nothing is
-        upsampled yet, so this costs little memory whatever the image size.
+        ``tokens``: the sentences' (N, L) ids and attention mask if already tokenised.
         """
         sentences = sentence_list(sentences)
         if len(sentences) == 0:
@@ -163,11 +176,36 @@ class ReferringSegmenter:
         if odd:
             raise LGFormerError(f"sentences must be strings, got {type(odd[0]).__name__}")
         rgb = load_rgb(image)
-        ids, mask = self.tokenizer(list(sentences))
+        ids, mask = tokens if tokens is not None else self.tokenizer(list(sentences))
         pixels = image_to_input(rgb, self.image_size).unsqueeze(0)  # (1, 3, S, S)
-        pixels = pixels.expand(len(sentences), -1, -1, -1).to(self.device)  # (N, 3, S, S)
-        logits = self.model(pixels, ids.to(self.device), mask.to(self.device)).pred_logits
-        return logits, (int(rgb.shape[0]), int(rgb.shape[1]))
+        return ModelInput(pixels, ids, mask, (int(rgb.shape[0]), int(rgb.shape[1])))
+
+    @torch.no_grad()
+    def forward(self, inputs: Sequence[ModelInput]) -> list[torch.Tensor]:
+        """Several prepared inputs through the model in one batch (micro-batching).
+
+        Returns one (N_i, 1, h, w) logits tensor on ``self.device`` per input, N_i its
+        sentence count; each image is repeated once per sentence of its own.
+        """
+        counts = [int(item.ids.shape[0]) for item in inputs]
+        pixels = torch.cat(
+            [item.pixels.expand(n, -1, -1, -1) for item, n in zip(inputs, counts, strict=True)]
+        ).to(self.device)  # (sum N_i, 3, S, S)
+        ids = torch.cat([item.ids for item in inputs]).to(self.device)
+        mask = torch.cat([item.mask for item in inputs]).to(self.device)
+        logits = self.model(pixels, ids, mask).pred_logits  # (sum N_i, 1, h, w)
+        return list(torch.split(logits, counts))
+
+    def _model_logits(
+        self, image: ImageLike, sentences: Sequence[str]
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Low-resolution mask logits (N, 1, h, w) on ``self.device`` and the image's (H, W).
+
+        ``h``, ``w`` are what the model outputs for a ``image_size`` input; nothing is
+        upsampled yet, so this costs little memory whatever the image size.
+        """
+        prepared = self.prepare(image, sentences)
+        return self.forward([prepared])[0], prepared.size
 
     @torch.no_grad()
     def predict_logits(self, image: ImageLike, sentences: Sequence[str]) -> torch.Tensor:
@@ -194,10 +232,18 @@ class ReferringSegmenter:
         """
         single = isinstance(sentences, str)
         logits, size = self._model_logits(image, [sentences] if single else sentences)
-        masks = np.empty((logits.shape[0], *size), dtype=bool)
-        for i in range(logits.shape[0]):
-            masks[i] = (upsample_logits(logits[i : i + 1], size) > 0).cpu().numpy()
+        masks = masks_from_logits(logits, size)
         return masks[0] if single else masks
+
+
+@torch.no_grad()
+def masks_from_logits(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """(N, 1, h, w) logits -> (N, H, W) bool masks at ``size`` = (H, W), one sentence at a
+    time: beside the result, memory holds one (H, W) float32 map."""
+    masks = np.empty((logits.shape[0], *size), dtype=bool)
+    for i in range(logits.shape[0]):
+        masks[i] = (upsample_logits(logits[i : i + 1], size) > 0).cpu().numpy()
+    return masks
 
 
 def upsample_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
