@@ -3,14 +3,14 @@ r"""Training step time and peak memory of an LGFormer preset (the real ``Trainer
     # CPU, the synthetic benchmark's model
     python benchmarks/bench_train.py --preset synthetic_small --size 160 --batch 8 --threads 2
     # the bundled recipe, eager vs torch.compile (one thread)
-    python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
+    python benchmarks/bench_train.py --config synthetic_bundled --size 128 \
         --batch 16 --threads 1 --steps 6
-    python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
+    python benchmarks/bench_train.py --config synthetic_bundled --size 128 \
         --batch 16 --threads 1 --steps 6 --compile
     # CPU: glibc's malloc as it is vs retaining freed memory (what lgformer train does)
-    python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
+    python benchmarks/bench_train.py --config synthetic_bundled --size 128 \
         --batch 16 --threads 1 --steps 12 --precision bf16 [--default-malloc]
-    python benchmarks/bench_train.py --config configs/synthetic_bundled.yaml --size 128 \
+    python benchmarks/bench_train.py --config synthetic_bundled --size 128 \
         --batch 16 --threads 1 --steps 8 --precision bf16 [--warm-start]
     # GPU, the released config: fp16 and bf16, with and without gradient checkpointing
     python benchmarks/bench_train.py --device cuda --preset swin_base_w12 --size 480 --batch 8 \

@@ -3,10 +3,11 @@
 # figures, so that a refactor of the training engine can be shown to change nothing:
 #   tiny:     the CI-sized learning run of tests/test_learning.py (test_tiny, 6 scenes at
 #             64 px, 240 steps), evaluated on its own training split;
-#   bundled:  configs/synthetic_bundled.yaml on 400 scenes, 120 warm-start steps + 80
+#   bundled:  the synthetic_bundled config on 400 scenes, 120 warm-start steps + 80
 #             referring steps (max_steps=200), one process, evaluated on val.
 #
-#   bash scripts/equivalence_check.sh OUT_DIR     (~5 min on 2 cores; PYTHONPATH picks the code)
+#   PYTHONPATH=<checkout>/src bash <checkout>/scripts/equivalence_check.sh OUT_DIR
+#   (~7 min on 2 busy cores; PYTHONPATH picks the code, the config comes from the checkout)
 set -euo pipefail
 OUT=${1:?usage: equivalence_check.sh OUT_DIR}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +40,10 @@ lgf evaluate --checkpoint "$OUT/tiny_run/last.pt" --data-root "$OUT/tiny_data" \
     --no-progress --output "$OUT/tiny_eval.json" > /dev/null
 
 [ -d "$OUT/bundled_data/synthetic" ] || lgf synth --out "$OUT/bundled_data" --images 400 --seed 0 --quiet
-lgf train --config "$HERE/configs/synthetic_bundled.yaml" --no-resume \
+# The shipped config: inside the package since the configs ship with it, at configs/ before.
+BUNDLED=$HERE/src/lgformer/configs/synthetic_bundled.yaml
+[ -f "$BUNDLED" ] || BUNDLED=$HERE/configs/synthetic_bundled.yaml
+lgf train --config "$BUNDLED" --no-resume \
     --set data.root="$OUT/bundled_data" --set output.dir="$OUT/bundled_run" \
     --set optim.category_warmup_steps=120 --set max_steps=200 > "$OUT/bundled_train.log" 2>&1
 lgf evaluate --checkpoint "$OUT/bundled_run/last.pt" --data-root "$OUT/bundled_data" \

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled model from scratch on a CPU and measures it, end to end:
 #   1. lgformer synth: 3500 synthetic scenes (160 px, seed 0) in the REFER format;
-#   2. torchrun -m lgformer.cli train --config configs/synthetic_bundled.yaml (2 processes;
+#   2. torchrun -m lgformer.cli train --config synthetic_bundled (2 processes;
 #      timed: the 20-minute budget);
 #   3. export best.pt -> src/lgformer/weights/synthetic_small.safetensors (fp16, MiniLM left out);
 #   4. lgformer evaluate of the exported file on val, testA, testB (JSON);
-#   5. the text-blind control (configs/synthetic_text_blind.yaml), trained and evaluated on val;
+#   5. the text-blind control (synthetic_text_blind), trained and evaluated on val;
 #   6. benchmarks/results/synthetic_summary.json: every figure, times and machine conditions.
 #
 #   bash scripts/train_bundled_model.sh   (~45 min on 2 cores; SKIP_CONTROL=1 or SKIP_MAIN=1: ~22)
@@ -18,7 +18,7 @@ CONTROL=${CONTROL:-runs/synthetic_text_blind}
 RESULTS=${RESULTS:-benchmarks/results}
 WEIGHTS=src/lgformer/weights/synthetic_small.safetensors
 NPROC=${NPROC:-2}  # training processes (optim.batch_size is the total over them)
-SIZE=128  # model input side (configs/synthetic_bundled.yaml data.image_size)
+SIZE=128  # model input side (synthetic_bundled data.image_size)
 # Short OpenMP spin-waits: with the default, two busy processes on 2 cores can make each
 # training step many times slower; with 1000 spins the cost on an idle machine is nil.
 export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000}
@@ -46,7 +46,7 @@ evaluate() {  # evaluate CHECKPOINT SPLIT TAG
 }
 
 if [ "${SKIP_MAIN:-0}" != 1 ]; then
-    train configs/synthetic_bundled.yaml "$RUN" bundled
+    train synthetic_bundled "$RUN" bundled
     python scripts/export_bundled_model.py "$RUN/best.pt" "$WEIGHTS" --image-size "$SIZE"
     for split in val testA testB; do
         evaluate "$WEIGHTS" "$split" bundled
@@ -54,7 +54,7 @@ if [ "${SKIP_MAIN:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_CONTROL:-0}" != 1 ]; then
-    train configs/synthetic_text_blind.yaml "$CONTROL" text_blind
+    train synthetic_text_blind "$CONTROL" text_blind
     evaluate "$CONTROL/best.pt" val text_blind
 fi
 

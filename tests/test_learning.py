@@ -36,8 +36,8 @@ MIN_TRAIN_IOU = 55.0
 MAX_TEXT_BLIND_IOU = 40.0
 # The bundled model's demo at seed 0 (3 scenes) measures 75.1% mean IoU (seeds 1, 2: 79.2,
 # 58.5); the best possible text-blind predictor reaches ~22% mean IoU
-# (benchmarks/synthetic_text_blind_bound.py), so this floor shows the shipped model uses the
-# sentence (it is still below the 85% target on val).
+# (benchmarks/synthetic_breakdown.py --text-blind-bound), so this floor shows the shipped
+# model uses the sentence (it is still below the 85% target on val).
 MIN_DEMO_IOU = 60.0  # margin for float differences across CPUs
 
 

@@ -1,8 +1,8 @@
 """``lgformer train``: train from a YAML config, on one process or under ``torchrun``.
 
-    lgformer train --config configs/refcoco.yaml
-    lgformer train --config configs/refcoco.yaml --set optim.lr=1e-4 --set output.dir=runs/x
-    torchrun --nproc_per_node 2 -m lgformer.cli train --config configs/refcoco.yaml
+    lgformer train --config refcoco
+    lgformer train --config refcoco --set optim.lr=1e-4 --set output.dir=runs/x
+    torchrun --nproc_per_node 2 -m lgformer.cli train --config refcoco
 
 A run resumes by itself from ``<output.dir>/last.pt`` when that file exists.
 Ctrl-C or SIGTERM stops it after the current step with that step saved to last.pt;
@@ -18,7 +18,10 @@ HELP = "Train LGFormer from a YAML config (single process or torchrun)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="YAML training config (configs/*.yaml)")
+    parser.add_argument(
+        "--config",
+        help="training config: a shipped name (refcoco, synthetic_bundled, ...) or a YAML path",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",

@@ -1,7 +1,9 @@
 """Typed training configuration: defaults -> YAML file -> ``key=value`` overrides.
 
 The dataclass defaults are the released recipe (spec section 8). A YAML file
-names only what differs; ``--set optim.lr=1e-4`` style overrides come last.
+names only what differs; ``--set optim.lr=1e-4`` style overrides come last. The
+configs in ``lgformer/configs/`` install with the package and are addressable by
+name (``lgformer train --config refcoco``) as well as by path.
 The merged result is saved next to the outputs and in every checkpoint, so a
 run can always be told apart from its siblings and rebuilt.
 """
@@ -30,7 +32,23 @@ __all__ = [
     "TrainConfig",
     "load_train_config",
     "parse_override",
+    "resolve_config",
+    "shipped_configs",
 ]
+
+# The configs that install with the package (``--config <name>``).
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+# Options no shipped config sets, because they belong to a launch rather than to a
+# recipe: the defaults are right for a full run and a user changes them with --set.
+OPERATIONAL_OPTIONS = (
+    "seed",  # another draw of the same recipe
+    "device",  # auto, cpu or cuda
+    "max_steps",  # stop early (with a checkpoint), e.g. for a time budget
+    "validate",  # validate after epochs at all
+    "validate_every",  # validation cadence
+    "init.checkpoint",  # fine-tune from an LGFormer checkpoint
+    "optim.max_bad_steps",  # how many non-finite losses in a row end a run
+)
 
 
 @dataclass
@@ -177,11 +195,13 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] = ())
     """
     merged = TrainConfig().to_dict()
     if path is not None:
-        path = Path(path)
+        path = resolve_config(path)
         if path.is_dir():
             raise LGFormerError(f"config {path} is a directory: give a YAML file")
         if not path.is_file():
-            raise LGFormerError(f"config file not found: {path}")
+            raise LGFormerError(
+                f"config file not found: {path} (shipped configs: {', '.join(shipped_configs())})"
+            )
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except UnicodeDecodeError as err:
@@ -194,6 +214,26 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] = ())
     for item in overrides:
         merged = deep_merge(merged, parse_override(item))
     return TrainConfig.from_dict(merged)
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs that install with the package, sorted."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config(value: str | Path) -> Path:
+    """The YAML file ``--config value`` means: an existing path as given; else a shipped
+    config named ``value`` (``refcoco``, ``refcoco.yaml`` or, as from a clone before the
+    configs moved into the package, ``configs/refcoco.yaml``); else ``value`` itself
+    (which then fails as not found)."""
+    path = Path(value)
+    if path.exists():
+        return path
+    name = path.name.removesuffix(".yaml")
+    shipped = CONFIG_DIR / f"{name}.yaml"
+    if path.parent in (Path("."), Path("configs")) and shipped.is_file():
+        return shipped
+    return path
 
 
 def parse_override(item: str) -> dict[str, Any]:

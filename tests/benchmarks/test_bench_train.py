@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 
 import torch
 
+from lgformer.engine.config import CONFIG_DIR
 from tests.benchmark_scripts import load_benchmark_script
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_bundled.yaml"
+CONFIG = CONFIG_DIR / "synthetic_bundled.yaml"
 
 
 def _args(**changes) -> argparse.Namespace:
