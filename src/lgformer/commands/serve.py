@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import signal
 import threading
@@ -143,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
     warn_if_public(args.host)
     stop_on_sigterm()  # uvicorn hands the signal back to this handler once it has stopped
     shown = f"[{host}]" if ":" in host else host
+    # The libraries' objects live until exit: kept out of the collector, they cost no
+    # collection pauses while serving and no seconds of collection after "stopped".
+    gc.freeze()
     try:  # the URL line is inside: a signal right after it still stops cleanly
         print(
             f"lgformer: {segmenter.description}; open http://{shown}:{port}/ (Ctrl+C stops)",

@@ -92,7 +92,7 @@ async def read_request(request: Request, service: SegmentationService) -> tuple[
     is_form = request.headers.get("content-type", "").startswith("multipart/form-data")
     limit = limits.max_image_bytes + 2**20 if is_form else limits.max_body_bytes
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large(limits, int(declared) * (1 if is_form else 3) // (1 if is_form else 4))
+        raise too_large(limits, int(declared) if is_form else int(declared) * 3 // 4)
     stream = capped_stream(request, limit, too_large(limits))
     if is_form:
         return await read_form(request, stream, service)
