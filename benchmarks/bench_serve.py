@@ -29,7 +29,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_CLIENTS = 256
@@ -38,11 +37,13 @@ TIMEOUT_S = 30.0
 HOST = "127.0.0.1"
 
 
-@dataclass
 class Load:
-    latencies: list[float] = field(default_factory=list)
-    errors: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    """Latencies of answered requests and counts of failures by kind, thread-safe."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors: dict[str, int] = {}
+        self.lock = threading.Lock()
 
     def record(self, latency: float | None, error: str | None) -> None:
         with self.lock:
