@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "synth": "Write a synthetic referring dataset in the REFER format.",
     "demo": "Segment a fresh synthetic scene with the bundled model.",
     "serve": "Serve a local web page for segmenting images in a browser.",
+    "convert": "Convert a checkpoint (e.g. a released .pth) into a model folder.",
 }
 
 

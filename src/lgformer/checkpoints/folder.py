@@ -63,3 +63,53 @@ def read_config_json(directory: Path) -> tuple[dict | None, ModelInfo]:
     if data.get("model_type", MODEL_TYPE) != MODEL_TYPE:
         raise LGFormerError(f"{path} describes a {data['model_type']!r} model, not an LGFormer one")
     return data.get("model_config"), ModelInfo.from_dict(data, str(path))
+
+
+def write_model_folder(model: object, directory: str | Path, info: ModelInfo | None = None) -> Path:
+    """Writes ``model`` (an ``LGFormer``) as ``directory/model.safetensors`` and
+    ``directory/config.json``; ``info`` defaults to ``model.model_info``."""
+    from lgformer.checkpoints.io import save_model
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    info = info or model.model_info  # type: ignore[attr-defined]
+    save_model(model, directory / WEIGHTS_FILE, info=info)  # type: ignore[arg-type]
+    write_config_json(directory, folder_config(model.config.to_dict(), info))  # type: ignore[attr-defined]
+    return directory
+
+
+def hub_folder(
+    model_id: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    force_download: bool = False,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path:
+    """A local model folder for ``model_id``: the directory itself if it is one, else the
+    Hugging Face hub snapshot of repo ``model_id`` holding its two files (downloaded
+    unless cached; needs a network then)."""
+    if Path(model_id).is_dir():
+        if not is_model_folder(model_id):
+            raise LGFormerError(f"{model_id} is a directory without {WEIGHTS_FILE}")
+        return Path(model_id)
+    from huggingface_hub import hf_hub_download
+
+    options = dict(
+        repo_id=model_id,
+        revision=revision,
+        cache_dir=cache_dir,
+        force_download=force_download,
+        local_files_only=local_files_only,
+        token=token,
+    )
+    try:
+        weights = hf_hub_download(filename=WEIGHTS_FILE, **options)
+        hf_hub_download(filename=CONFIG_FILE, **options)
+    except Exception as err:  # offline, unknown repo, missing file: many types
+        raise LGFormerError(
+            f"cannot get model {model_id!r}: not a local folder, and the hub says: "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from err
+    return Path(weights).parent

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
+from huggingface_hub import ModelHubMixin
 from torch import nn
 
 from lgformer.config import LGFormerConfig
@@ -34,11 +37,21 @@ class LGFormerOutput:
         return self.mask_logits[-1]
 
 
-class LGFormer(nn.Module):
+class LGFormer(
+    nn.Module,
+    ModelHubMixin,
+    library_name="lgformer",
+    tags=["referring-image-segmentation"],
+    pipeline_tag="image-segmentation",
+):
     """The full model; parameter names match the released checkpoints.
 
     ``model_info`` is what its file recorded: the input size it was trained at and its
     origin (``lgformer.model_info``); loading sets it, saving writes it.
+
+    ``save_pretrained(dir)`` writes a Hugging Face-style folder (``config.json`` +
+    ``model.safetensors``, see ``lgformer.checkpoints.folder``); ``from_pretrained`` reads
+    one from a local folder, or from a hub repo id where there is a network.
     """
 
     model_info: ModelInfo = ModelInfo()
@@ -56,6 +69,50 @@ class LGFormer(nn.Module):
         self.backbone = backbone
         self.classifier = classifier
         self.text_encoder = text_encoder
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        from lgformer.checkpoints.folder import write_model_folder
+
+        write_model_folder(self, save_directory)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        **model_kwargs: Any,
+    ) -> LGFormer:
+        """The model in a local folder (``save_pretrained``, ``lgformer convert``) or, where
+        there is a network, in hub repo ``pretrained_model_name_or_path``; eval mode, on
+        the CPU (``map_location=`` another device). A missing model is an ``LGFormerError``."""
+        from lgformer.checkpoints.folder import hub_folder
+
+        folder = hub_folder(
+            str(pretrained_model_name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+        )
+        return super().from_pretrained(folder, **model_kwargs)
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        map_location: str | torch.device = "cpu",
+        **ignored: Any,  # hub options (already resolved) and config.json's content
+    ) -> LGFormer:
+        from lgformer.checkpoints import load_model
+
+        return load_model(model_id, map_location)
 
     def forward(
         self,
