@@ -25,7 +25,13 @@ from pathlib import Path
 
 
 def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """Peak resident memory of this process so far, MiB. ``VmHWM``, not ``ru_maxrss``: on
+    Linux a process started by ``exec`` inherits its parent's ``ru_maxrss``."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: KiB
 
 
 def child(path: str) -> None:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "demo": "Segment a fresh synthetic scene with the bundled model.",
     "serve": "Serve a local web page for segmenting images in a browser.",
     "convert": "Convert a checkpoint (e.g. a released .pth) into a model folder.",
+    "export": "Export a model to ONNX (for onnxruntime and other runtimes).",
 }
 
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from lgformer.data.image_io import ImageLike, load_rgb
 from lgformer.data.transforms import image_to_input
 from lgformer.errors import LGFormerError
+from lgformer.export.onnx_model import OnnxLGFormer
 from lgformer.model import LGFormer
 from lgformer.model_info import ModelInfo, choose_image_size, describe_model, preset_of
 from lgformer.tokenizer import SentenceTokenizer
@@ -106,7 +107,7 @@ class ReferringSegmenter:
 
     def __init__(
         self,
-        model: LGFormer,
+        model: LGFormer | OnnxLGFormer,
         *,
         tokenizer: SentenceTokenizer | None = None,
         image_size: int | None = None,
@@ -142,18 +143,30 @@ class ReferringSegmenter:
         image_size: int | None = None,
         report: Callable[[str], None] | None = None,
     ) -> ReferringSegmenter:
-        """Loads a released ``.pth``, training ``.pt``, ``.safetensors`` or model folder
-        (``None``: the bundled model). ``image_size`` ``None``: the size the file records.
-        ``report`` gets a line before each slow loading step."""
+        """Loads a released ``.pth``, training ``.pt``, ``.safetensors``, model folder or
+        ``.onnx`` export, run by onnxruntime (``None``: the bundled model).
+
+        ``image_size`` ``None``: the size the file records (an ``.onnx`` file takes only
+        that one). ``report`` gets a line before each slow loading step."""
         from lgformer.bundled import bundled_weights_path
         from lgformer.checkpoints import load_model
+        from lgformer.export.onnx_model import is_onnx_file
 
         device = resolve_device(device)  # before loading
         if image_size is not None:
             check_image_size(image_size)
         source = "the bundled model" if path is None else str(path)
         path = bundled_weights_path() if path is None else path
-        model = load_model(path, preset=preset, report=report)
+        if is_onnx_file(path):
+            model = OnnxLGFormer(path).to(device)
+            fixed = model.model_info.image_size
+            if image_size not in (None, fixed):
+                raise LGFormerError(
+                    f"{path} was exported for {fixed}x{fixed} images, not {image_size}: "
+                    "leave the image size out, or export again with --image-size"
+                )
+        else:
+            model = load_model(path, preset=preset, report=report)
         seg = cls(model, device=device, image_size=image_size)
         seg.source = source
         return seg
