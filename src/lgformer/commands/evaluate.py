@@ -22,7 +22,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="released .pth, training .pt, .safetensors or model folder",
     )
     parser.add_argument(
-        "--data-root", required=True, type=Path, help="holds <dataset>/ and images/ (REFER layout)"
+        "--data-root",
+        required=True,
+        help="holds <dataset>/ and images/ (REFER layout), or the Hugging Face parquet "
+        "files (or a hub dataset id, e.g. jxu124/refcoco, where there is a network)",
+    )
+    parser.add_argument(
+        "--data-format",
+        choices=("auto", "refer", "hf-parquet"),
+        default="auto",
+        help="auto (default: what --data-root holds), refer, hf-parquet",
+    )
+    parser.add_argument(
+        "--image-dir",
+        type=Path,
+        default=None,
+        help="hf-parquet: the COCO train2014 images (default: <data-root>/train2014)",
     )
     parser.add_argument(
         "--dataset",
@@ -68,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from lgformer.checkpoints import load_model
     from lgformer.commands.progress import load_reporter
     from lgformer.data.datasets import ReferEvalDataset
-    from lgformer.data.refer import load_refer
+    from lgformer.data.sources import load_split
     from lgformer.errors import LGFormerError
     from lgformer.evaluation import evaluate, init_distributed, shutdown_distributed
     from lgformer.evaluation.report import (
@@ -101,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
             device = f"cuda:{process.local_rank}"
         # Data first: a wrong path fails in seconds, before a large checkpoint loads.
         started = time.perf_counter()
-        split = load_refer(args.data_root, args.dataset, args.split_by, args.split)
+        source = {"data_format": args.data_format, "image_dir": args.image_dir}
+        split = load_split(args.data_root, args.dataset, args.split_by, args.split, **source)
         model = load_model(
             args.checkpoint,
             device,
@@ -113,12 +129,13 @@ def run(args: argparse.Namespace) -> int:
             print(describe_model(args.checkpoint, preset, image_size, why, model.model_info.origin))
         max_words = model.config.max_words
         if split.token_ids.shape[1] != max_words:
-            split = load_refer(
+            split = load_split(
                 args.data_root,
                 args.dataset,
                 args.split_by,
                 args.split,
                 tokenizer=SentenceTokenizer(max_words=max_words),
+                **source,
             )
         if process.is_main:
             print(f"{split.describe()}; loaded in {time.perf_counter() - started:.1f}s")

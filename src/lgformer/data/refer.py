@@ -134,13 +134,33 @@ def load_refer(
         instances_file = instances_path(root, dataset)
         refs = _select(_load_refs(refs_file), split, dataset, split_by)
         images, anns = _load_instances(instances_file, *_referenced_ids(refs, refs_file))
-        records, sent_ids, sentences = _index(
-            refs, images, anns, image_dir(root, dataset), (refs_file, instances_file)
-        )
-        if check_images:
-            _check_images(records)
-        tokenizer = tokenizer or SentenceTokenizer()
-        token_ids, attention_mask = tokenize_sentences(tokenizer, sentences)
+        return index_split(
+            dataset, split_by, split, refs, images, anns, image_dir(root, dataset),
+            (refs_file, instances_file), tokenizer=tokenizer, check_images=check_images,
+        )  # fmt: skip
+
+
+def index_split(
+    dataset: str,
+    split_by: str,
+    split: str,
+    refs: list[dict],
+    images: dict[int, dict],
+    anns: dict[int, dict],
+    folder: Path,
+    files: tuple[Path, Path],
+    *,
+    tokenizer: SentenceTokenizer | None = None,
+    check_images: bool = True,
+) -> ReferSplit:
+    """The ``ReferSplit`` of ``refs`` (REFER-style dicts, in order), their COCO ``images``
+    and ``anns`` (id -> entry) and the image ``folder``; ``files`` (refs, instances) are
+    named by errors. Shared by ``load_refer`` and the parquet reader (``hf_parquet``)."""
+    records, sent_ids, sentences = _index(refs, images, anns, folder, files)
+    if check_images:
+        _check_images(records)
+    tokenizer = tokenizer or SentenceTokenizer()
+    token_ids, attention_mask = tokenize_sentences(tokenizer, sentences)
     counts = [r.num_sentences for r in records]
     return ReferSplit(
         dataset=dataset,

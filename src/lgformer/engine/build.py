@@ -10,6 +10,7 @@ from typing import Any
 from torch.utils.data import Dataset, Subset
 
 from lgformer.engine.config import TrainConfig
+from lgformer.errors import LGFormerError
 from lgformer.model import LGFormer, build_lgformer
 
 
@@ -59,18 +60,22 @@ def build_datasets(
     compare fairly for best.pt.
     """
     from lgformer.data.datasets import ReferTrainDataset, collate_samples
-    from lgformer.data.refer import load_refer
+    from lgformer.data.sources import detect_format, load_split
     from lgformer.tokenizer import SentenceTokenizer
 
     data = cfg.data
     tokenizer = SentenceTokenizer(max_words=max_words)
-    train_split = load_refer(
-        data.root, data.dataset, data.split_by, data.train_split, tokenizer=tokenizer
-    )
+    source = {"data_format": data.format, "image_dir": data.image_dir, "tokenizer": tokenizer}
+    train_split = load_split(data.root, data.dataset, data.split_by, data.train_split, **source)
     categories = None
     if cfg.optim.uses_categories:
         from lgformer.data.categories import load_image_categories
 
+        if data.format == "hf-parquet" or detect_format(data.root, data.dataset) != "refer":
+            raise LGFormerError(
+                "the category loss needs COCO's instances.json (every object of an image), "
+                "which the parquet copies lack: use REFER files, or turn the loss off"
+            )
         image_ids = {ref.image_id for ref in train_split.refs}
         categories = load_image_categories(data.root, data.dataset, image_ids)
     train_set = ReferTrainDataset(
@@ -83,9 +88,7 @@ def build_datasets(
     )
     val_set: Dataset | None = None
     if cfg.validate and data.val_split:
-        val_split = load_refer(
-            data.root, data.dataset, data.split_by, data.val_split, tokenizer=tokenizer
-        )
+        val_split = load_split(data.root, data.dataset, data.split_by, data.val_split, **source)
         val_set = ReferTrainDataset(
             val_split, image_size=data.image_size, seed=cfg.seed, cache_decoded=data.cache_decoded
         )

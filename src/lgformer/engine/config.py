@@ -55,8 +55,13 @@ OPERATIONAL_OPTIONS = (
 class DataConfig:
     """Where the REFER data lives and how it is fed."""
 
-    # REFER root: <root>/<dataset>/refs(<split_by>).p and <root>/<dataset>/instances.json.
+    # REFER root: <root>/<dataset>/refs(<split_by>).p and <root>/<dataset>/instances.json;
+    # or a folder of the Hugging Face parquet copies (lgformer.data.sources).
     root: str = "data"
+    # auto (what root holds), refer or hf-parquet; image_dir: hf-parquet's COCO train2014
+    # images (default <root>/train2014).
+    format: str = "auto"
+    image_dir: str | None = None
     dataset: str = "refcoco"
     split_by: str = "unc"
     train_split: str = "train"
@@ -164,6 +169,10 @@ class TrainConfig:
             raise LGFormerError(f"validate_every must be >= 1, got {self.validate_every}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise LGFormerError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.data.format not in ("auto", "refer", "hf-parquet"):
+            raise LGFormerError(
+                f"data.format must be auto, refer or hf-parquet, got {self.data.format!r}"
+            )
         self._validate_ranges()
         self.model.build()  # unknown presets and override keys fail now, not mid-launch
 
