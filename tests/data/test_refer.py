@@ -224,20 +224,24 @@ def test_incomplete_instances_entry_names_the_file_and_field(refcoco, entries, f
         _load(refcoco, "val")
 
 
-def test_unusable_segmentation_names_its_annotation(refcoco):
+@pytest.mark.parametrize(
+    ("ann_id", "segmentation", "expected"),
+    [
+        (21, [0, 0, 5, 0, 5, 5], r"annotation 21 \(ref 3\) in .*instances\.json: a polygon is"),
+        (31, {"size": [30, 40], "counts": "PP"}, r"annotation 31 \(ref 4\) .*RLE size \[30, 40\]"),
+    ],
+)
+def test_unusable_segmentation_names_its_annotation(refcoco, ann_id, segmentation, expected):
+    """Found when the split loads (every segmentation is checked then), not mid-run."""
+
     def edit(data):
         for ann in data["annotations"]:
-            if ann["id"] == 31:  # a compressed RLE: give it another image's size
-                ann["segmentation"]["size"] = [30, 40]
-            if ann["id"] == 21:
-                ann["segmentation"] = [0, 0, 5, 0, 5, 5]  # a flat list, not a list of polygons
+            if ann["id"] == ann_id:
+                ann["segmentation"] = segmentation
 
     _edit_instances(refcoco, edit)
-    split = _load(refcoco, "val")  # refs 3 (annotation 21) and 4 (annotation 31)
-    with pytest.raises(LGFormerError, match=r"annotation 21 \(ref 3\) in refcoco/instances\.json"):
-        split.mask(0)
-    with pytest.raises(LGFormerError, match=r"annotation 31 \(ref 4\) .*RLE size \[30, 40\]"):
-        split.mask(1)
+    with pytest.raises(LGFormerError, match=expected):
+        _load(refcoco, "val")  # refs 3 (annotation 21) and 4 (annotation 31)
 
 
 def test_python2_pickle_with_utf8_sentences_keeps_their_characters(refcoco):

@@ -2,7 +2,8 @@
 
 The original LAVT/LGFormer loader summed the decoded parts and kept pixels
 covered exactly once, which drops the overlap of multi-part polygons; the
-spec asks for the union, which is what we return.
+spec asks for the union, which is what we return. Every segmentation is checked
+against ``annotation_limits`` first: pycocotools trusts its input.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from lgformer.errors import LGFormerError
+from lgformer.data.annotation_limits import check_image_size, check_segmentation
 
 
 def segmentation_to_rles(segmentation: Any, height: int, width: int) -> list[dict]:
@@ -21,8 +22,11 @@ def segmentation_to_rles(segmentation: Any, height: int, width: int) -> list[dic
 
     Accepts a list of polygons (each a flat ``[x0, y0, x1, y1, ...]`` list), an
     uncompressed RLE (``counts`` a list, as in crowd annotations) or a
-    compressed RLE (``counts`` a str or bytes), or a list of RLEs.
+    compressed RLE (``counts`` a str or bytes), or a list of RLEs. An entry outside
+    ``annotation_limits`` is an ``LGFormerError`` saying why.
     """
+    check_image_size(height, width)
+    check_segmentation(segmentation, height, width)
     if isinstance(segmentation, dict):
         return [_rle(segmentation, height, width)]
     if isinstance(segmentation, list):
@@ -34,14 +38,10 @@ def segmentation_to_rles(segmentation: Any, height: int, width: int) -> list[dic
         # 4-number first part as a box, so they are dropped.
         polygons = [[float(v) for v in p] for p in segmentation if len(p) >= 6]
         return list(mask_utils.frPyObjects(polygons, height, width)) if polygons else []
-    raise LGFormerError(f"unsupported segmentation type {type(segmentation).__name__}")
+    raise AssertionError("check_segmentation lets no other type through")
 
 
 def _rle(rle: dict, height: int, width: int) -> dict:
-    if "counts" not in rle or "size" not in rle:
-        raise LGFormerError("RLE segmentation needs 'counts' and 'size'")
-    if list(rle["size"]) != [height, width]:
-        raise LGFormerError(f"RLE size {rle['size']} differs from the image size {[height, width]}")
     counts = rle["counts"]
     if isinstance(counts, list):
         return mask_utils.frPyObjects(rle, height, width)

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from lgformer.data.annotation_limits import check_image_size, check_segmentation
 from lgformer.data.masks import segmentation_to_mask
 from lgformer.data.plain_pickle import GlobalRefused, load_plain_pickle
 from lgformer.data.refer_layout import (
@@ -184,12 +186,16 @@ def _index(
 ) -> tuple[list[ReferRef], list[int], list[str]]:
     """Refs -> records, plus the sent_id and raw text of every sentence in order.
 
-    ``files`` are the refs and instances files, named by the errors about their entries.
+    Every image size and segmentation is checked against ``annotation_limits`` (before
+    pycocotools ever decodes one); polygon parts of fewer than 3 points are counted and
+    warned about, once. ``files`` are the refs and instances files, named by the errors
+    about their entries.
     """
     refs_file, instances_file = files
     records: list[ReferRef] = []
     sent_ids: list[int] = []
     sentences: list[str] = []
+    degenerate: dict[int, int] = {}  # ann_id -> polygon parts with fewer than 3 points
     for ref in refs:
         try:
             ref_id, ann_id, image_id = int(ref["ref_id"]), int(ref["ann_id"]), int(ref["image_id"])
@@ -208,11 +214,23 @@ def _index(
         try:
             file_name, height, width = image["file_name"], int(image["height"]), int(image["width"])
             segmentation = ann["segmentation"]
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise LGFormerError(
                 f"image {image_id} or annotation {ann_id} of ref {ref_id} in {instances_file} "
                 f"is malformed: {_problem(err)}"
             ) from err
+        try:
+            check_image_size(height, width)
+        except LGFormerError as err:
+            raise LGFormerError(f"image {image_id} in {instances_file}: {err}") from err
+        if ann_id not in degenerate:
+            try:
+                degenerate[ann_id] = check_segmentation(segmentation, height, width)
+            except LGFormerError as err:
+                raise LGFormerError(
+                    f"annotation {ann_id} (ref {ref_id}) in {instances_file}: {err}; it was not "
+                    "decoded: correct or remove this annotation"
+                ) from err
         records.append(
             ReferRef(
                 ref_id=ref_id,
@@ -229,7 +247,35 @@ def _index(
         for sent_id, raw in rows:
             sent_ids.append(sent_id)
             sentences.append(raw)
+    _refuse_repeated(sent_ids, refs_file)
+    _warn_degenerate(degenerate, instances_file)
     return records, sent_ids, sentences
+
+
+def _refuse_repeated(sent_ids: list[int], refs_file: Path) -> None:
+    """``LGFormerError`` naming the sent_ids that occur more than once: each sentence is
+    one sample of the evaluation and one row of its per-sample results."""
+    if len(set(sent_ids)) == len(sent_ids):
+        return
+    seen: set[int] = set()
+    repeated = sorted({i for i in sent_ids if i in seen or seen.add(i)})
+    shown = ", ".join(map(str, repeated[:10])) + (" ..." if len(repeated) > 10 else "")
+    raise LGFormerError(
+        f"{refs_file} gives {len(repeated)} sent_ids to more than one sentence ({shown}); "
+        "every sentence needs its own sent_id: the file is damaged or was merged badly"
+    )
+
+
+def _warn_degenerate(degenerate: dict[int, int], instances_file: Path) -> None:
+    parts = sum(degenerate.values())
+    if parts:
+        anns = sorted(a for a, n in degenerate.items() if n)
+        shown = ", ".join(map(str, anns[:10])) + (" ..." if len(anns) > 10 else "")
+        warnings.warn(
+            f"{parts} polygon parts with fewer than 3 points (no area) in {instances_file} "
+            f"are skipped: annotations {shown}",
+            stacklevel=3,
+        )
 
 
 def _sentence_rows(ref: dict) -> list[tuple[int, str]]:
