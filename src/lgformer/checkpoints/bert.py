@@ -45,11 +45,21 @@ def read_bert_state_dict(directory: Path) -> dict[str, torch.Tensor]:
     if st.is_file():
         from safetensors.torch import load_file
 
-        raw = load_file(str(st))
+        try:
+            raw = load_file(str(st))
+        except Exception as err:  # safetensors' own error type, OSError
+            raise LGFormerError(f"cannot read BERT weights {st}: {err}") from err
     elif pt.is_file():
-        raw = torch.load(pt, map_location="cpu", weights_only=True)
+        from lgformer.checkpoints.io import unreadable_checkpoint_message
+
+        try:
+            raw = torch.load(pt, map_location="cpu", weights_only=True)
+        except Exception as err:  # unpickling errors come in many types
+            raise LGFormerError(unreadable_checkpoint_message(pt, err)) from err
     else:
         raise LGFormerError(f"no model.safetensors or pytorch_model.bin in {directory}")
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise LGFormerError(f"{st if st.is_file() else pt} is not a state dict of BERT weights")
     out = {}
     for key, value in raw.items():
         if key.startswith("bert."):

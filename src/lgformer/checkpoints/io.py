@@ -146,8 +146,8 @@ def unreadable_checkpoint_message(path: Path, err: Exception) -> str:
     if head.startswith((b"PK\x03\x04", b"\x80")) and isinstance(err, pickle.UnpicklingError):
         return (
             f"cannot read checkpoint {path}: this file holds code or objects that are not "
-            "tensors; it was not loaded (if you trust its source, re-save its 'model' entry "
-            "with torch.save)"
+            "tensors; it was not loaded (if you trust its source, save its state dict of "
+            "tensors alone with torch.save)"
         )
     # torch.save writes a zip archive ("PK\x03\x04"), or a pickle (protocol 2) before 1.6.
     if head.startswith((b"PK\x03\x04", b"\x80\x02")) or any(

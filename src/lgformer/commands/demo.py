@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from lgformer.bundled import SCENE_SIZE
+    from lgformer.commands.outputs import refuse_inputs_as_outputs
     from lgformer.commands.progress import load_reporter
     from lgformer.data.synthetic.build import render_scene
     from lgformer.errors import LGFormerError
@@ -62,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
     # Omitted means the model's own size; 0 or less is an error, not "the default".
     if args.image_size is not None:
         check_image_size(args.image_size)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    refuse_inputs_as_outputs(
+        [], [("--checkpoint", args.checkpoint)],
+        output_dirs=[("--out", args.out / f"scene_{seed + k}") for k in range(args.scenes)],
+    )  # fmt: skip
     prepare_output_dir(args.out)
     segmenter = ReferringSegmenter.from_checkpoint(
         args.checkpoint,
@@ -70,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
         report=load_reporter(args.checkpoint),
     )
     print(segmenter.description, flush=True)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     ious = []
     for k in range(args.scenes):
         scene_seed = seed + k

@@ -81,8 +81,16 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lgformer.checkpoints import load_model
+    from lgformer.commands.outputs import refuse_inputs_as_outputs
     from lgformer.commands.progress import load_reporter
     from lgformer.data.datasets import ReferEvalDataset
+    from lgformer.data.hf_parquet import parquet_files
+    from lgformer.data.refer_layout import (
+        check_combination,
+        image_dir,
+        instances_path,
+        refs_path,
+    )
     from lgformer.data.sources import load_split
     from lgformer.errors import LGFormerError
     from lgformer.evaluation import evaluate, init_distributed, shutdown_distributed
@@ -104,6 +112,17 @@ def run(args: argparse.Namespace) -> int:
             f"--batch-size must be >= 1, --num-workers >= 0, --image-size >= {MIN_IMAGE_SIZE}"
         )
     # Before the evaluation, which may take an hour, not when its results are written.
+    check_combination(args.dataset, args.split_by, args.split)
+    refuse_inputs_as_outputs(
+        [("--output", args.output), ("--per-sample", args.per_sample)],
+        [("--checkpoint", args.checkpoint),
+         ("refs file", refs_path(args.data_root, args.dataset, args.split_by)),
+         ("instances file", instances_path(args.data_root, args.dataset)),
+         *(("parquet file", f) for f in parquet_files(Path(args.data_root)))],
+        [("--checkpoint model folder", args.checkpoint),
+         ("image folder", image_dir(args.data_root, args.dataset)),
+         ("--image-dir folder", args.image_dir)],
+    )  # fmt: skip
     check_output_file(args.output, "--output")
     check_output_file(args.per_sample, "--per-sample")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -32,11 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lgformer.commands.outputs import refuse_inputs_as_outputs
     from lgformer.commands.progress import load_reporter
     from lgformer.data.image_io import load_rgb
     from lgformer.inference import ReferringSegmenter
-    from lgformer.inference.visualize import prepare_output_dir, save_mask_and_overlay, slug
+    from lgformer.inference.visualize import (
+        KINDS,
+        prepare_output_dir,
+        save_mask_and_overlay,
+        slug,
+    )
 
+    stems = [f"{i:02d}_{slug(sentence)}" for i, sentence in enumerate(args.text)]
+    refuse_inputs_as_outputs(
+        [("--out", args.out / f"{stem}_{kind}.png") for stem in stems for kind in KINDS],
+        [("--image", args.image), ("--checkpoint", args.checkpoint)],
+        [("--checkpoint model folder", args.checkpoint)],
+    )
     rgb = load_rgb(args.image)  # fail on a bad image or --out before loading the model
     prepare_output_dir(args.out)
     seg = ReferringSegmenter.from_checkpoint(
@@ -48,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(seg.description, flush=True)
     masks = seg.segment(rgb, args.text)
-    for i, (sentence, mask) in enumerate(zip(args.text, masks)):
-        mask_path, overlay_path = save_mask_and_overlay(
-            rgb, mask, args.out, f"{i:02d}_{slug(sentence)}"
-        )
+    for stem, sentence, mask in zip(stems, args.text, masks):
+        mask_path, overlay_path = save_mask_and_overlay(rgb, mask, args.out, stem)
         print(f"{sentence!r}: {mask.mean() * 100:.1f}% of the image -> {overlay_path}")
     return 0

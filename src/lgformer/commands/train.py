@@ -5,6 +5,10 @@
     torchrun --nproc_per_node 2 -m lgformer.cli train --config refcoco
 
 A run resumes by itself from ``<output.dir>/last.pt`` when that file exists.
+``--resume OTHER.pt`` into an ``output.dir`` that holds another run first moves that
+run's checkpoints, config and logs to ``<output.dir>/replaced/`` (as ``--no-resume``
+does), so no run is overwritten. Before anything loads, ``output.dir`` must be a
+writable directory and no file the run writes may be one of its inputs.
 Ctrl-C or SIGTERM stops it after the current step with that step saved to last.pt;
 the command then exits with 128 + the signal's number (130 for SIGINT, 143 for
 SIGTERM), as a process ended by the signal would. A second signal aborts at once.
@@ -13,6 +17,10 @@ SIGTERM), as a process ended by the signal would. A second signal aborts at once
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
+
+from lgformer.errors import LGFormerError
 
 HELP = "Train LGFormer from a YAML config (single process or torchrun)."
 
@@ -55,11 +63,79 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
+    from lgformer.engine.distributed import env_dist_info
     from lgformer.engine.run import run_training
     from lgformer.engine.stop_signals import TrainingInterrupted
 
+    out_dir = Path(cfg.output.dir)
+    _check_output_dir(out_dir)
+    _refuse_writing_inputs(cfg, out_dir)
+    resume = args.resume
+    if resume is not None and env_dist_info().is_main:  # the other processes get rank 0's
+        resume = _keep_other_run(out_dir, Path(resume))
     try:
-        run_training(cfg, resume=args.resume, auto_resume=not args.no_resume)
+        run_training(cfg, resume=resume, auto_resume=not args.no_resume)
     except TrainingInterrupted as stop:
         return stop.exit_code  # the position is saved and logged (rank 0)
     return 0
+
+
+def _check_output_dir(out_dir: Path) -> None:
+    """``LGFormerError`` unless ``out_dir`` is (or can be made) a directory to write in."""
+    fix = "set output.dir to a writable directory (--set output.dir=PATH)"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LGFormerError(f"output.dir {out_dir} is a file, not a directory: {fix}")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as err:
+        raise LGFormerError(
+            f"cannot write in output.dir {out_dir}: {err.strerror or err}; {fix}"
+        ) from err
+
+
+def _refuse_writing_inputs(cfg, out_dir: Path) -> None:
+    """No checkpoint, config or data file the run reads may be one it writes (resuming
+    from ``<output.dir>/last.pt`` is not reading an input: it is continuing that run)."""
+    from lgformer.commands.outputs import refuse_inputs_as_outputs
+    from lgformer.data.refer_layout import IMAGE_DIRS, image_dir, instances_path, refs_path
+    from lgformer.engine.checkpoint import BEST, LAST
+    from lgformer.engine.trainer import DIVERGED
+
+    data, init = cfg.data, cfg.init
+    bert = None if init.bert is None or init.bert.lower() == "minilm" else init.bert
+    images = image_dir(data.root, data.dataset) if data.dataset in IMAGE_DIRS else None
+    refuse_inputs_as_outputs(
+        [(f"output.dir's {n}", out_dir / n) for n in (LAST, BEST, DIVERGED, "config.yaml")],
+        [("init.swin", init.swin), ("init.checkpoint", init.checkpoint),
+         ("refs file", refs_path(data.root, data.dataset, data.split_by)),
+         ("instances file", instances_path(data.root, data.dataset))],
+        [("init.bert folder", bert), ("image folder", images)],
+    )  # fmt: skip
+
+
+def _keep_other_run(out_dir: Path, resume: Path) -> Path:
+    """``--resume`` from anything but ``<out_dir>/last.pt`` while ``out_dir`` holds a run:
+    that run's files move to ``<out_dir>/replaced/`` (kept, as with ``--no-resume``), so
+    this run writes its own last.pt and config.yaml. Returns where ``resume`` is now
+    (moved with the rest if it was one of that run's checkpoints)."""
+    from lgformer.engine.checkpoint import BEST, LAST, REPLACED, set_aside
+    from lgformer.engine.trainer import DIVERGED
+
+    own_last = out_dir / LAST
+    if not resume.is_file() or (own_last.is_file() and own_last.samefile(resume)):
+        return resume  # continuing the run that lives there (or an error for the engine)
+    checkpoints = (LAST, BEST, DIVERGED)
+    moved_from = {name: (out_dir / name).resolve() for name in checkpoints}
+    moved = set_aside(out_dir, checkpoints, ("config.yaml", "tensorboard"))
+    if not moved:
+        return resume
+    print(
+        f"--resume {resume}: {out_dir} held another run; its {', '.join(moved)} moved to "
+        f"{out_dir / REPLACED}"
+    )
+    for name in moved:
+        if name in moved_from and moved_from[name] == resume.resolve():
+            return out_dir / REPLACED / name
+    return resume

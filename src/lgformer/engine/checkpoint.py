@@ -60,11 +60,27 @@ def _write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch's zip writer reports a failed write so
+        tmp.unlink(missing_ok=True)
+        raise LGFormerError(_write_failure(path, err)) from None  # (one line, no chain)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _write_failure(path: Path, err: OSError | RuntimeError) -> str:
+    """One line for a checkpoint that could not be written (disk full, quota, I/O error)."""
+    if isinstance(err, OSError):
+        reason = err.strerror or str(err)
+    else:
+        reason = "the write failed (is the disk full?)"
+    kept = "the previous one is untouched" if path.exists() else "nothing was written"
+    return (
+        f"cannot write checkpoint {path}: {reason}; {kept}: free space (or fix {path.parent}) "
+        "and launch again to resume"
+    )
 
 
 def remove_stale_temporaries(directory: str | Path, names: Iterable[str]) -> list[Path]:

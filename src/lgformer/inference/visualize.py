@@ -129,13 +129,15 @@ def prepare_output_dir(out_dir: Path) -> Path:
     return out_dir
 
 
+KINDS = ("mask", "overlay")  # save_mask_and_overlay writes <stem>_<kind>.png of each
+
+
 def save_mask_and_overlay(
     rgb: np.ndarray, mask: np.ndarray, out_dir: Path, stem: str
 ) -> tuple[Path, Path]:
     """Writes ``<stem>_mask.png`` (0/255) and ``<stem>_overlay.png``; returns both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    mask_path = out_dir / f"{stem}_mask.png"
-    overlay_path = out_dir / f"{stem}_overlay.png"
+    mask_path, overlay_path = (out_dir / f"{stem}_{kind}.png" for kind in KINDS)
     Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
     Image.fromarray(overlay_mask(rgb, mask)).save(overlay_path)
     return mask_path, overlay_path
