@@ -99,6 +99,7 @@ def _refuse_writing_inputs(cfg, out_dir: Path) -> None:
     """No checkpoint, config or data file the run reads may be one it writes (resuming
     from ``<output.dir>/last.pt`` is not reading an input: it is continuing that run)."""
     from lgformer.commands.outputs import refuse_inputs_as_outputs
+    from lgformer.data.hf_parquet import parquet_files
     from lgformer.data.refer_layout import IMAGE_DIRS, image_dir, instances_path, refs_path
     from lgformer.engine.checkpoint import BEST, LAST
     from lgformer.engine.trainer import DIVERGED
@@ -110,8 +111,10 @@ def _refuse_writing_inputs(cfg, out_dir: Path) -> None:
         [(f"output.dir's {n}", out_dir / n) for n in (LAST, BEST, DIVERGED, "config.yaml")],
         [("init.swin", init.swin), ("init.checkpoint", init.checkpoint),
          ("refs file", refs_path(data.root, data.dataset, data.split_by)),
-         ("instances file", instances_path(data.root, data.dataset))],
-        [("init.bert folder", bert), ("image folder", images)],
+         ("instances file", instances_path(data.root, data.dataset)),
+         *(("parquet file", f) for f in parquet_files(Path(data.root)))],
+        [("init.bert folder", bert), ("image folder", images),
+         ("data.image_dir folder", data.image_dir)],
     )  # fmt: skip
 
 
