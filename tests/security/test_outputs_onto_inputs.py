@@ -77,3 +77,23 @@ def test_train_refuses_fine_tuning_from_the_file_it_writes(tmp_path, capsys):
     line = _error(capsys)
     assert f"output.dir's best.pt {run / 'best.pt'} is the init.checkpoint" in line, line
     assert (run / "best.pt").read_bytes() == b"weights of an earlier run"
+
+
+def test_export_onto_its_checkpoint_is_refused(tiny_checkpoint, tmp_path, capsys):
+    """A safetensors file is recognised whatever its name, so it can be called x.onnx."""
+    checkpoint = shutil.copy(tiny_checkpoint, tmp_path / "model.onnx")
+    before = open(checkpoint, "rb").read()
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(checkpoint)]) == 2
+    assert f"--out {checkpoint} is the --checkpoint this command reads" in _error(capsys)
+    assert open(checkpoint, "rb").read() == before
+
+
+def test_segment_into_a_model_folder_it_reads_is_refused(tiny_model, tmp_path, capsys):
+    folder = tmp_path / "model"
+    tiny_model.save_pretrained(folder)
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30)).save(image)
+    argv = ["segment", "--checkpoint", str(folder), "--image", str(image), "--text", "a",
+            "--out", str(folder), "--device", "cpu", "--image-size", "64"]  # fmt: skip
+    assert main(argv) == 2
+    assert f"lies in {folder}, the --checkpoint model folder this command reads" in _error(capsys)

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from lgformer.checkpoints import load_model
+    from lgformer.commands.outputs import refuse_inputs_as_outputs
     from lgformer.commands.progress import load_reporter
     from lgformer.errors import LGFormerError
     from lgformer.inference.predictor import check_image_size
@@ -51,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
         check_image_size(args.image_size)
     if args.out.suffix.lower() != ".onnx" or args.out.is_dir():
         raise LGFormerError(f"--out {args.out}: give a file name ending in .onnx")
+    refuse_inputs_as_outputs(
+        [("--out", args.out)],
+        [("--checkpoint", args.checkpoint)],
+        [("--checkpoint model folder", args.checkpoint)],
+    )
     model = load_model(args.checkpoint, preset=args.preset, report=load_reporter(args.checkpoint))
     size, why = choose_image_size(model.model_info, args.image_size, "--image-size")
     info = model.model_info
