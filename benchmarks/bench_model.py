@@ -1,28 +1,179 @@
-"""Parameter count and forward latency of an LGFormer preset.
+"""Parameter count and forward latency of an LGFormer preset, alone or against another checkout.
 
     python benchmarks/bench_model.py                         # released preset, CPU, 480x480
     python benchmarks/bench_model.py --device cuda --dtype bfloat16 --batch-sizes 1 8 32
+    python benchmarks/bench_model.py --baseline-src ../baseline-123a273/src --threads 2 \\
+        --batch-sizes 1 --runs 7                             # this checkout vs another, A B A B
 
-Prints one line per batch size: median and min latency over --runs timed runs
+Alone: one line per batch size, median and min latency over --runs timed runs
 after --warmup untimed ones (random weights: speed does not depend on them).
+
+With ``--baseline-src``: the model of that source tree (B) and of this one (A)
+run in two worker processes with the same formula weights (the parity fixtures'
+formula, by parameter name) and the same inputs, interleaved A B A B so both
+see the same machine load. Prints both medians, the ratio A/B, and the largest
+relative difference of the prediction logits (``max |A - B| / max |B|``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from lgformer.config import RELEASED_PRESET, build_config
-from lgformer.model import build_lgformer
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _inputs(batch: int, size: int, device: torch.device):
+    g = torch.Generator().manual_seed(batch)
+    image = torch.randn(batch, 3, size, size, generator=g).to(device)
+    ids = torch.randint(1000, 2000, (batch, 20), generator=g).to(device)
+    mask = torch.zeros(batch, 20, dtype=torch.long, device=device)
+    mask[:, :8] = 1
+    return image, ids * mask, mask
+
+
+def _build(preset: str, device: torch.device, formula: bool) -> torch.nn.Module:
+    from lgformer.config import build_config
+    from lgformer.model import build_lgformer
+
+    model = build_lgformer(build_config(preset)).eval()
+    if formula:
+        from lgformer.parity import fill_formula_weights
+
+        fill_formula_weights(model)
+    return model.to(device)
+
+
+def _forward(model, inputs, device: torch.device, dtype: str) -> tuple[float, torch.Tensor]:
+    """One timed forward -> (seconds, prediction logits)."""
+    autocast = dtype != "float32"
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    with torch.no_grad(), torch.autocast(device.type, getattr(torch, dtype), enabled=autocast):
+        logits = model(*inputs).pred_logits
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, logits
+
+
+def run_alone(args: argparse.Namespace) -> None:
+    device = torch.device(args.device)
+    model = _build(args.preset, device, formula=False)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"preset {args.preset}: {n_params:,} parameters ({n_params / 1e6:.1f} M)")
+    print(
+        f"device {device}, dtype {args.dtype}, threads {torch.get_num_threads()}, "
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}"
+    )
+    for batch in args.batch_sizes:
+        inputs = _inputs(batch, args.size, device)
+        times = [_forward(model, inputs, device, args.dtype)[0] for _ in range(args.warmup)]
+        times = [_forward(model, inputs, device, args.dtype)[0] for _ in range(args.runs)]
+        med = statistics.median(times)
+        print(
+            f"{args.size}x{args.size} batch {batch}: median {med * 1000:.0f} ms "
+            f"(min {min(times) * 1000:.0f} ms, {args.runs} runs), {batch / med:.2f} images/s"
+        )
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    """Builds the model, then answers one line per stdin command: ``run B`` -> seconds;
+    ``save B PATH`` -> saves that batch's prediction logits; ``quit``."""
+    device = torch.device(args.device)
+    model = _build(args.preset, device, formula=True)
+    import lgformer
+
+    print(json.dumps({"ready": lgformer.__file__}), flush=True)
+    inputs = {b: _inputs(b, args.size, device) for b in args.batch_sizes}
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd[0] == "quit":
+            return
+        seconds, logits = _forward(model, inputs[int(cmd[1])], device, args.dtype)
+        if cmd[0] == "save":
+            torch.save(logits.float().cpu(), cmd[2])
+        print(json.dumps({"seconds": seconds}), flush=True)
+
+
+class _Worker:
+    def __init__(self, src: Path, args: argparse.Namespace) -> None:
+        env = dict(os.environ, PYTHONPATH=str(src))
+        cmd = [sys.executable, __file__, "--worker", "--preset", args.preset]
+        cmd += ["--size", str(args.size), "--device", args.device, "--dtype", args.dtype]
+        cmd += ["--batch-sizes", *map(str, args.batch_sizes)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.where = self._reply()["ready"]
+
+    def _reply(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"error: benchmark worker exited with {self.proc.wait()}")
+        return json.loads(line)
+
+    def ask(self, command: str) -> float:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._reply()["seconds"]
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    import tempfile
+
+    ours = _Worker(SRC, args)
+    base = _Worker(Path(args.baseline_src).resolve(), args)
+    print(f"A = {ours.where}\nB = {base.where}")
+    print(
+        f"preset {args.preset}, {args.size}x{args.size}, {args.dtype}, device {args.device}, "
+        f"threads {args.threads or torch.get_num_threads()}, torch {torch.__version__}, "
+        f"formula weights, interleaved A B A B"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch in args.batch_sizes:
+            pa, pb = Path(tmp, "a.pt"), Path(tmp, "b.pt")
+            ours.ask(f"save {batch} {pa}")
+            base.ask(f"save {batch} {pb}")
+            for _ in range(args.warmup - 1):
+                ours.ask(f"run {batch}")
+                base.ask(f"run {batch}")
+            ta, tb = [], []
+            for _ in range(args.runs):
+                ta.append(ours.ask(f"run {batch}"))
+                tb.append(base.ask(f"run {batch}"))
+            la, lb = torch.load(pa), torch.load(pb)
+            diff = float((la - lb).abs().max() / lb.abs().max())
+            ma, mb = statistics.median(ta), statistics.median(tb)
+            print(
+                f"batch {batch}: A median {ma * 1000:.0f} ms {[round(t * 1000) for t in ta]}\n"
+                f"         B median {mb * 1000:.0f} ms {[round(t * 1000) for t in tb]}\n"
+                f"         ratio A/B {ma / mb:.3f}, max relative difference of the "
+                f"prediction logits {diff:.2e}"
+            )
+    ours.close()
+    base.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default=RELEASED_PRESET)
+    parser.add_argument("--preset", default=None, help="default: the released preset")
     parser.add_argument("--size", type=int, default=480)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--runs", type=int, default=5)
@@ -30,41 +181,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--baseline-src", default=None, help="src/ of another checkout to run interleaved (B)"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.preset is None:
+        from lgformer.config import RELEASED_PRESET
 
-    device = torch.device(args.device)
-    model = build_lgformer(build_config(args.preset)).eval().to(device)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"preset {args.preset}: {n_params:,} parameters ({n_params / 1e6:.1f} M)")
-    print(
-        f"device {device}, dtype {args.dtype}, threads {torch.get_num_threads()}, "
-        f"torch {torch.__version__}, {platform.processor() or platform.machine()}"
-    )
-    autocast = args.dtype != "float32"
-    amp_dtype = getattr(torch, args.dtype)
-    for batch in args.batch_sizes:
-        image = torch.randn(batch, 3, args.size, args.size, device=device)
-        ids = torch.randint(1000, 2000, (batch, 20), device=device)
-        mask = torch.zeros(batch, 20, dtype=torch.long, device=device)
-        mask[:, :8] = 1
-        times = []
-        for i in range(args.warmup + args.runs):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            with torch.no_grad(), torch.autocast(device.type, amp_dtype, enabled=autocast):
-                model(image, ids * mask, mask)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if i >= args.warmup:
-                times.append(time.perf_counter() - start)
-        med = statistics.median(times)
-        print(
-            f"{args.size}x{args.size} batch {batch}: median {med * 1000:.0f} ms "
-            f"(min {min(times) * 1000:.0f} ms, {args.runs} runs), {batch / med:.2f} images/s"
-        )
+        args.preset = RELEASED_PRESET
+    if args.worker:
+        run_worker(args)
+    elif args.baseline_src:
+        run_compare(args)
+    else:
+        run_alone(args)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from lgformer.config import SwinConfig
 from lgformer.model.fusion import VLBA
-from lgformer.model.swin import PatchEmbed, PatchMerging, SwinBlock, shifted_window_mask
+from lgformer.model.swin import PatchEmbed, PatchMerging, SwinBlock
 
 
 def _gate(dim: int) -> nn.Sequential:
@@ -60,15 +60,11 @@ class FusionStage(nn.Module):
 
     def run_blocks(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """The stage's Swin blocks alone: x (B, HW, C) -> (B, HW, C)."""
-        h_pad = -(-h // self.window) * self.window
-        w_pad = -(-w // self.window) * self.window
-        attn_mask = shifted_window_mask(h_pad, w_pad, self.window, self.shift, x.device)
-        attn_mask = attn_mask.to(x.dtype)
         for block in self.blocks:
             if self.grad_checkpointing and self.training and x.requires_grad:
-                x = checkpoint(block, x, h, w, attn_mask, use_reentrant=False)
+                x = checkpoint(block, x, h, w, use_reentrant=False)
             else:
-                x = block(x, h, w, attn_mask)
+                x = block(x, h, w)
         return x
 
     def forward(

@@ -7,6 +7,7 @@ D the text width; ``mask`` (B, L, 1), 1 for real words.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lgformer.model.autocast import autocast_enabled
@@ -97,30 +98,50 @@ class VisionLanguageAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, lang: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (vision side (B, HW, C), language side (B, D, L))."""
+        """Returns (vision side (B, HW, C), language side (B, D, L)).
+
+        The pixel side runs on (B, HW, C) tokens: each 1x1 conv is a ``linear`` with
+        the conv's weight and each instance norm normalises over the token axis.
+        """
         b, hw, c = x.shape
         words = lang.shape[-1]
         heads = self.num_heads
         mask_t = mask.transpose(1, 2)  # (B, 1, L)
-        x_cf = x.transpose(1, 2)  # (B, C, HW)
-        q = self.query(x_cf).transpose(1, 2)  # (B, HW, C)
-        k = self.key(lang) * mask_t  # (B, C, L)
-        v = self.value(lang) * mask_t  # (B, C, L)
-        q = q.reshape(b, hw, heads, c // heads).transpose(1, 2)  # (B, h, HW, C/h)
-        k = k.reshape(b, heads, c // heads, words)  # (B, h, C/h, L)
-        v = v.reshape(b, heads, c // heads, words)  # (B, h, C/h, L)
-        sim = (q @ k) * c**-0.5  # (B, h, HW, L)
-        sim = sim + (1e4 * mask_t[:, None] - 1e4)  # mask as (B, 1, 1, L)
+        q = _instance_norm_tokens(pointwise(x, self.query[0]), self.query[1].eps)  # (B, HW, C)
+        lang_t = lang.transpose(1, 2)  # (B, L, D)
+        k = pointwise(lang_t, self.key) * mask  # (B, L, C)
+        v = pointwise(lang_t, self.value) * mask  # (B, L, C)
+        q = q.view(b, hw, heads, c // heads).transpose(1, 2)  # (B, h, HW, C/h)
+        k = k.view(b, words, heads, c // heads).permute(0, 2, 3, 1)  # (B, h, C/h, L)
+        v = v.view(b, words, heads, c // heads).transpose(1, 2)  # (B, h, L, C/h)
+        mask_term = (1e4 * mask_t - 1e4).repeat_interleave(heads, 0)  # (B*h, 1, L)
+        sim = torch.baddbmm(
+            mask_term,
+            q.reshape(b * heads, hw, c // heads),
+            k.reshape(b * heads, c // heads, words),
+            alpha=c**-0.5,
+        ).view(b, heads, hw, words)  # (B, h, HW, L): (q @ k) C^-0.5 + the mask term
 
-        vis = sim.softmax(dim=-1) @ v.transpose(-2, -1)  # (B, h, HW, C/h)
-        vis = vis.transpose(1, 2).reshape(b, hw, c).transpose(1, 2)  # (B, C, HW)
-        vis = self.W(vis).transpose(1, 2)  # (B, HW, C)
+        vis = sim.softmax(dim=-1) @ v  # (B, h, HW, C/h)
+        vis = vis.transpose(1, 2).reshape(b, hw, c)  # (B, HW, C)
+        vis = _instance_norm_tokens(pointwise(vis, self.W[0]), self.W[1].eps)
 
-        attn_t = sim.transpose(-2, -1).softmax(dim=-1)  # (B, h, L, HW), rows sum to 1
+        attn_t = sim.softmax(dim=2).transpose(-2, -1)  # (B, h, L, HW), rows sum to 1
         txt = pool_normalised_projection(attn_t, x, self.sym_value[0], self.sym_value[1].eps)
         txt = txt.transpose(1, 2).reshape(b, words, self.text_dim).transpose(1, 2)  # (B, D, L)
         txt = self.sym_W(txt * mask_t)
         return vis, txt
+
+
+def pointwise(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """A 1x1 ``Conv1d`` applied to channel-last tokens: (B, N, C_in) -> (B, N, C_out)."""
+    return F.linear(x, conv.weight[:, :, 0], conv.bias)
+
+
+def _instance_norm_tokens(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``InstanceNorm1d`` of (B, N, C) tokens: each channel over the N tokens."""
+    var, mean = torch.var_mean(x, 1, keepdim=True, correction=0)
+    return (x - mean) * torch.rsqrt(var + eps)
 
 
 class VLBA(nn.Module):
@@ -145,10 +166,18 @@ class VLBA(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, HW, C), lang (B, D, L), mask (B, L, 1) -> v (B, HW, C), t (B, D, L)."""
         mask_t = mask.transpose(1, 2)  # (B, 1, L)
-        vis = self.vis_project(x.transpose(1, 2))  # (B, C, HW)
+        vis = self.vis_project[2](F.gelu(pointwise(x, self.vis_project[0])))  # (B, HW, C)
         words = self.lang_project(lang) * mask_t  # (B, D, L)
         att_v, att_t = self.image_lang_att(x, lang, mask)
         att_t = att_t * mask_t
-        v = self.project_mm(torch.cat([vis, att_v.transpose(1, 2)], dim=1)).transpose(1, 2)
+        # project_mm's first conv on cat[vis, att_v] (channels), as two products summed
+        # in place instead of a concatenated copy.
+        first, c = self.project_mm[0], vis.shape[-1]
+        weight = first.weight[:, :, 0]  # (C, 2C)
+        v = F.linear(att_v, weight[:, c:], first.bias)  # (B, HW, C)
+        # (In-place ops escape autocast: cast to the product's dtype by hand.)
+        v.view(-1, c).addmm_(vis.reshape(-1, c).to(v.dtype), weight[:, :c].t().to(v.dtype))
+        v = self.project_mm[2](F.gelu(v))
+        v = self.project_mm[5](F.gelu(pointwise(v, self.project_mm[3])))
         t = self.sym_project_mm(torch.cat([words, att_t], dim=1)) * mask_t
         return v, t

@@ -7,9 +7,14 @@ region mask built on the padded size.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+_CPU = torch.device("cpu")
 
 
 class DropPath(nn.Module):
@@ -47,8 +52,54 @@ def relative_position_index(window: int) -> torch.Tensor:
     return rel[..., 0] * (2 * window - 1) + rel[..., 1]
 
 
+@dataclass(frozen=True)
+class WindowLayout:
+    """Where each token of an (H, W) map goes in the padded, rolled, window-partitioned
+    layout of one block, so that pad + roll + partition is one gather and the way back
+    (reverse + roll back + crop) another.
+
+    gather: (nW * N,) index into the H*W tokens, H*W (an appended zero token) for padding.
+    scatter: (H*W,) the slot of each token in that layout.
+    mask: (nW, N, N) additive shifted-window mask (-100 across regions), None without shift.
+    """
+
+    gather: torch.Tensor
+    scatter: torch.Tensor
+    mask: torch.Tensor | None
+    padded: bool
+
+
+@functools.lru_cache(maxsize=64)
+def window_layout(
+    h: int, w: int, window: int, shift: int, device: torch.device = _CPU
+) -> WindowLayout:
+    """The ``WindowLayout`` of an (h, w) map: padded right/bottom to multiples of the
+    window, rolled by ``-shift`` on both axes, cut into windows (row-major windows,
+    row-major tokens inside each). Cached: blocks of a stage share it."""
+    with torch.inference_mode(False), torch.no_grad():  # also usable outside inference mode
+        return _window_layout(h, w, window, shift, device)
+
+
+def _window_layout(h: int, w: int, window: int, shift: int, device: torch.device) -> WindowLayout:
+    hp, wp = -(-h // window) * window, -(-w // window) * window
+    # Slot (window row a, window col b, row i, col j) holds rolled pixel (a*w + i, b*w + j),
+    # which is padded pixel ((a*w + i + shift) % hp, (b*w + j + shift) % wp).
+    rows = (torch.arange(hp, device=device) + shift) % hp  # (hp,)
+    cols = (torch.arange(wp, device=device) + shift) % wp  # (wp,)
+    rows = rows.view(hp // window, 1, window, 1)
+    cols = cols.view(1, wp // window, 1, window)
+    rows, cols = torch.broadcast_tensors(rows, cols)  # (nWh, nWw, window, window)
+    rows, cols = rows.reshape(-1), cols.reshape(-1)  # (nW * N,)
+    real = (rows < h) & (cols < w)
+    gather = torch.where(real, rows * w + cols, h * w)
+    scatter = torch.empty(h * w, dtype=torch.long, device=device)
+    scatter[gather[real]] = torch.arange(rows.numel(), device=device)[real]
+    mask = shifted_window_mask(hp, wp, window, shift, device) if shift else None
+    return WindowLayout(gather, scatter, mask, bool((~real).any()))
+
+
 class WindowAttention(nn.Module):
-    """Multi-head self-attention inside a window, with relative position bias."""
+    """Multi-head self-attention inside windows, with relative position bias."""
 
     def __init__(self, dim: int, window: int, num_heads: int) -> None:
         super().__init__()
@@ -63,26 +114,33 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """x: (B*nW, N, C) with N = window**2; mask: (nW, N, N) or None."""
-        bw, n, c = x.shape
+    def forward(self, x: torch.Tensor, layout: WindowLayout) -> torch.Tensor:
+        """x: (B, HW, C) normalised tokens -> (B, HW, C), attending inside ``layout``'s windows.
+
+        qkv runs on the real tokens only; a padding token (zero after the norm, as
+        the released code pads) has qkv equal to the bias, so one appended zero row
+        stands for all of them.
+        """
+        b, _, c = x.shape
+        n, heads = self.window**2, self.num_heads
+        if layout.padded:
+            x = F.pad(x, (0, 0, 0, 1))  # (B, HW + 1, C): the last row is the padding token
+        qkv = self.qkv(x).index_select(1, layout.gather)  # (B, nW*N, 3C)
         # (3, B*nW, heads, N, C/heads)
-        qkv = (
-            self.qkv(x)
-            .reshape(bw, n, 3, self.num_heads, c // self.num_heads)
-            .permute(2, 0, 3, 1, 4)
-        )
+        qkv = qkv.view(-1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        attn = (q * self.scale) @ k.transpose(-2, -1)  # (B*nW, heads, N, N)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        attn = attn + bias.view(n, n, -1).permute(2, 0, 1).unsqueeze(0)
-        if mask is not None:
-            nw = mask.shape[0]
-            attn = attn.view(bw // nw, nw, self.num_heads, n, n) + mask[None, :, None]
-            attn = attn.view(bw, self.num_heads, n, n)
-        attn = attn.softmax(dim=-1)
-        out = (attn @ v).transpose(1, 2).reshape(bw, n, c)
-        return self.proj(out)
+        attn_mask = bias.view(n, n, heads).permute(2, 0, 1).unsqueeze(0).to(q.dtype)
+        if layout.mask is not None:  # (nW, heads, N, N), repeated over the batch
+            nw = layout.mask.shape[0]
+            attn_mask = attn_mask + layout.mask.to(q.dtype).unsqueeze(1)
+            if b > 1:
+                attn_mask = (
+                    attn_mask.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, heads, n, n)
+                )
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=self.scale)
+        out = out.transpose(1, 2).reshape(b, -1, c)  # (B, nW*N, C)
+        return self.proj(out.index_select(1, layout.scatter))
 
 
 def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -90,13 +148,6 @@ def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
     b, h, w, c = x.shape
     x = x.view(b, h // window, window, w // window, window, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, c)
-
-
-def window_reverse(windows: torch.Tensor, window: int, h: int, w: int) -> torch.Tensor:
-    """(B*nW, window*window, C) -> (B, H, W, C)."""
-    c = windows.shape[-1]
-    x = windows.view(-1, h // window, w // window, window, window, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, h, w, c)
 
 
 def shifted_window_mask(
@@ -136,24 +187,10 @@ class SwinBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, h: int, w: int, mask: torch.Tensor | None) -> torch.Tensor:
-        """x: (B, H*W, C); mask: the shifted-window mask of the padded map (used if shift > 0)."""
-        b, _, c = x.shape
-        win = self.window
-        shortcut = x
-        x = self.norm1(x).view(b, h, w, c)
-        pad_b, pad_r = (-h) % win, (-w) % win
-        x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        hp, wp = h + pad_b, w + pad_r
-        shift = self.shift
-        if shift:
-            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
-        x = self.attn(window_partition(x, win), mask if shift else None)
-        x = window_reverse(x, win, hp, wp)
-        if shift:
-            x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
-        x = x[:, :h, :w, :].reshape(b, h * w, c)
-        x = shortcut + self.drop_path(x)
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """x: (B, H*W, C) -> (B, H*W, C); the map is padded to whole windows inside."""
+        layout = window_layout(h, w, self.window, self.shift, x.device)
+        x = x + self.drop_path(self.attn(self.norm1(x), layout))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
