@@ -47,10 +47,12 @@ def write_synthetic_refer(
     dataset: str = "refcoco",
     split_by: str = "unc",
     seed: int = 0,
+    group_by_image: bool = False,
 ) -> dict[str, int]:
     """Write ``<root>/<dataset>/refs(<split_by>).p``, ``instances.json`` and the images.
 
-    With ``write_pixels=False`` the image files are empty (enough for indexing).
+    With ``write_pixels=False`` the image files are empty (enough for indexing). With
+    ``group_by_image`` the refs of one image are consecutive, as in the RefCOCO files.
     Returns counts of refs, sentences, images and annotations.
     """
     rng = np.random.default_rng(seed)
@@ -76,8 +78,11 @@ def write_synthetic_refer(
     splits = rng.choice(["train", "val", "testA", "testB"], num_refs, p=[0.85, 0.05, 0.05, 0.05])
     refs, sent_id = [], 0
     ann_order = rng.permutation(len(anns))
+    if group_by_image:
+        chosen = ann_order[np.arange(num_refs) % len(anns)]
+        ann_order = chosen[np.argsort([anns[int(a)]["image_id"] for a in chosen], kind="stable")]
     for ref_id in range(num_refs):
-        ann = anns[int(ann_order[ref_id % len(anns)])]
+        ann = anns[int(ann_order[ref_id % len(ann_order)])]
         sents = []
         for _ in range(int(rng.integers(1, 6))):
             raw = " ".join(rng.choice(WORDS, int(rng.integers(2, 12))))

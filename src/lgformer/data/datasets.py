@@ -13,13 +13,14 @@ the training dataset with ``categories`` also::
 
     categories      (S, S) int64 category label of every pixel (0 = background)
 
-and the evaluation dataset with ``keep_original=True`` also::
+the evaluation dataset also ``image_id`` (int), and with ``keep_original=True``::
 
     orig_mask       (H, W) bool at the image's own resolution (sizes differ per sample)
     orig_size       (2,) int64 (H, W)
 
 Batch them with ``collate_samples``, which stacks what has a common shape and
-keeps ``orig_mask`` as a list.
+keeps ``orig_mask`` as a list, or evaluation items with ``collate_shared_images``,
+which also sends each image once.
 """
 
 from __future__ import annotations
@@ -42,17 +43,19 @@ from lgformer.errors import LGFormerError
 class ReferEvalDataset(Dataset):
     """Every sentence of every ref is one sample, in file order (spec section 9).
 
-    Consecutive samples share a ref, so the last ``cache_refs`` prepared
-    images and masks are kept (per worker process) and not decoded again;
-    the sentences of one ref therefore share their image and mask tensors
-    (do not modify items in place).
+    Consecutive samples share a ref, and consecutive refs often share an image, so
+    the last ``cache_refs`` prepared masks and images are kept (per worker process):
+    an image is decoded and resized once for all the sentences of all its refs that
+    come together, and those samples share their image and mask tensors (do not
+    modify items in place). Items also carry ``image_id``; ``collate_shared_images``
+    batches each image once.
 
     Args:
         split: the loaded split (``load_refer``).
         image_size: S, the square model input size (480 in the paper).
         keep_original: also return the full-resolution mask, for
             ``--resolution original``.
-        cache_refs: how many prepared refs to keep.
+        cache_refs: how many prepared refs (and images) to keep.
     """
 
     def __init__(
@@ -66,7 +69,8 @@ class ReferEvalDataset(Dataset):
         self.split = split
         self.image_size = image_size
         self.keep_original = keep_original
-        self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._masks: OrderedDict[int, dict[str, Any]] = OrderedDict()  # by ref index
+        self._images: OrderedDict[int, torch.Tensor] = OrderedDict()  # by image id
         self._cache_refs = cache_refs
 
     def __len__(self) -> int:
@@ -76,21 +80,41 @@ class ReferEvalDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(index)
         ref_index = int(self.split.sent_ref[index])
-        item = dict(self._prepared(ref_index))
+        image_id = self.split.refs[ref_index].image_id
+        item = {"image": self._image(ref_index, image_id), "image_id": image_id}
+        item.update(self._mask_fields(ref_index))
         item.update(_sentence_fields(self.split, index))
         item["index"] = index
         return item
 
-    def _prepared(self, ref_index: int) -> dict[str, Any]:
-        hit = self._cache.get(ref_index)
-        if hit is not None:
-            self._cache.move_to_end(ref_index)
-            return hit
-        prepared = prepare_ref(self.split, ref_index, self.image_size, self.keep_original)
-        self._cache[ref_index] = prepared
-        if len(self._cache) > self._cache_refs:
-            self._cache.popitem(last=False)
-        return prepared
+    def _image(self, ref_index: int, image_id: int) -> torch.Tensor:
+        return _cached(
+            self._images,
+            image_id,
+            lambda: normalize(decode_image(self.split, ref_index, self.image_size)),
+            self._cache_refs,
+        )
+
+    def _mask_fields(self, ref_index: int) -> dict[str, Any]:
+        return _cached(
+            self._masks,
+            ref_index,
+            lambda: mask_fields(self.split, ref_index, self.image_size, self.keep_original),
+            self._cache_refs,
+        )
+
+
+def _cached(store: OrderedDict, key: int, make: Callable[[], Any], size: int) -> Any:
+    """``store[key]``, made by ``make()`` on a miss; the least recently used of more
+    than ``size`` entries goes."""
+    hit = store.get(key)
+    if hit is not None:
+        store.move_to_end(key)
+        return hit
+    value = store[key] = make()
+    if len(store) > size:
+        store.popitem(last=False)
+    return value
 
 
 class ReferTrainDataset(Dataset):
@@ -238,14 +262,17 @@ def decode_image(split: ReferSplit, ref_index: int, image_size: int) -> np.ndarr
     return resize_image(rgb, image_size)
 
 
-def prepare_ref(
+def mask_fields(
     split: ReferSplit, ref_index: int, image_size: int, keep_original: bool
 ) -> dict[str, Any]:
-    """The image and mask fields of one ref (see the module docstring)."""
+    """The mask fields of one ref: ``target`` (S, S) float32, ``ref_id`` and, with
+    ``keep_original``, ``orig_mask`` and ``orig_size`` (see the module docstring)."""
     ref = split.refs[ref_index]
     mask = split.mask(ref_index)  # (H, W) bool
-    rgb = decode_image(split, ref_index, image_size)
-    out = _input_fields(rgb, resize_mask(mask, image_size), ref.ref_id)
+    out: dict[str, Any] = {
+        "target": torch.from_numpy(resize_mask(mask, image_size).astype(np.float32)),
+        "ref_id": ref.ref_id,
+    }
     if keep_original:
         out["orig_mask"] = torch.from_numpy(mask)
         out["orig_size"] = torch.tensor([ref.height, ref.width], dtype=torch.int64)
@@ -271,6 +298,28 @@ def _sentence_fields(split: ReferSplit, row: int) -> dict[str, Any]:
 
 # Always lists, even when the sizes happen to agree, so consumers see one type.
 LIST_KEYS = frozenset({"orig_mask"})
+
+
+def collate_shared_images(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """``collate_samples`` with each distinct image once, for evaluation batches.
+
+    ``image`` is (K, 3, S, S), the K distinct ``image_id`` of the batch in order of first
+    use, ``image_index`` (B,) int64 the image of each sample (``LGFormer``'s
+    ``image_index``; ``image[image_index]`` is what ``collate_samples`` would stack), and
+    ``target`` (B, S, S) bool.
+    """
+    slots: dict[int, int] = {}
+    images, index = [], []
+    for item in items:
+        slot = slots.setdefault(item["image_id"], len(slots))
+        if slot == len(images):
+            images.append(item["image"])
+        index.append(slot)
+    batch = collate_samples([{k: v for k, v in it.items() if k != "image"} for it in items])
+    batch["image"] = torch.stack(images)
+    batch["image_index"] = torch.tensor(index, dtype=torch.int64)
+    batch["target"] = batch["target"] > 0.5
+    return batch
 
 
 def collate_samples(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """The evaluation loop: many sentences per forward pass, workers, progress bar, torchrun.
 
 Every sentence is a sample (spec section 9). A batch holds consecutive
-sentences, so the image of a ref is repeated once per sentence and batches
-run across refs; the model sees exactly what it would see one sentence at a
-time, and the numbers come from exact per-sample pixel counts.
+sentences, across refs; each image in it is decoded once and sent once
+(``collate_shared_images``), and the model runs the part that sees no words (the
+patch embedding and the first Swin stage) once per image (``LGFormer``'s
+``image_index``). Everything after that runs per sentence, as one sentence at a
+time would, and the numbers come from exact per-sample pixel counts.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lgformer.data.datasets import ReferEvalDataset, collate_samples
+from lgformer.data.datasets import ReferEvalDataset, collate_shared_images
 from lgformer.evaluation.distributed import ProcessInfo
 from lgformer.evaluation.loop import RESOLUTIONS, count_ious, shard_loader
 from lgformer.evaluation.metrics import SegmentationMetrics, per_sample_iou
@@ -77,7 +79,7 @@ def evaluate(
         rank=process.rank,
         world_size=process.world_size,
         num_workers=num_workers,
-        collate_fn=collate_samples,
+        collate_fn=collate_shared_images,
         device=device,
     )
     bar = tqdm(

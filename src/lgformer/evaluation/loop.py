@@ -7,6 +7,7 @@ Shared by ``lgformer evaluate`` (``evaluate``) and validation during training
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -48,6 +49,33 @@ def shard_loader(
     )
 
 
+def takes_image_index(model: nn.Module) -> bool:
+    """Whether ``model`` (or the module inside a DDP or ``torch.compile`` wrapper) accepts
+    ``image_index``, i.e. runs the text-free part once per image (``LGFormer``)."""
+    inner = model
+    for wrapper_attribute in ("module", "_orig_mod"):  # DDP, torch.compile
+        inner = getattr(inner, wrapper_attribute, inner)
+    return "image_index" in inspect.signature(inner.forward).parameters
+
+
+def model_images(
+    model: nn.Module, batch: dict, device: torch.device
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The batch's images on ``device`` and the keyword arguments that go with them.
+
+    A batch with ``image_index`` holds each image once, (K, 3, S, S): a model that takes
+    ``image_index`` gets them so; any other gets them repeated per sample, (B, 3, S, S).
+    """
+    image = batch["image"].to(device, non_blocking=True)
+    index = batch.get("image_index")
+    if index is None:
+        return image, {}
+    index = index.to(device, non_blocking=True)
+    if takes_image_index(model):
+        return image, {"image_index": index}
+    return image.index_select(0, index), {}
+
+
 def batch_counts(
     logits: torch.Tensor, batch: dict, resolution: str, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,8 +86,10 @@ def batch_counts(
     ``batch["orig_mask"]`` (H_i, W_i) and compares there.
     """
     if resolution == "input":
-        target = batch["target"].to(device, non_blocking=True)  # (B, S, S)
-        return intersection_union(predict_foreground(logits[:, 0]), target > 0.5)
+        target = batch["target"].to(device, non_blocking=True)  # (B, S, S) bool or 0/1
+        if target.dtype != torch.bool:
+            target = target > 0.5
+        return intersection_union(predict_foreground(logits[:, 0]), target)
     inters, unions = [], []
     for logit, mask in zip(logits, batch["orig_mask"], strict=True):
         # (1, 1, S, S) -> (1, 1, H, W): every image has its own size.
@@ -92,7 +122,8 @@ def count_ious(
         model: maps (image (B,3,S,S), token_ids (B,L), attention_mask (B,L)) to an
             output with ``pred_logits`` (B,1,S,S).
         loader: batches with ``image``, ``token_ids``, ``attention_mask`` and
-            ``target`` (or ``orig_mask`` for ``resolution="original"``); its
+            ``target`` (or ``orig_mask`` for ``resolution="original"``), and
+            ``image_index`` where images are sent once (``collate_shared_images``); its
             sampler must yield each sample of this process once, in order.
         bar: advanced by the batch size after each batch.
     """
@@ -106,11 +137,13 @@ def count_ious(
     try:
         with torch.inference_mode():
             for batch in loader:
+                image, shared = model_images(model, batch, device)
                 with autocast():
                     logits = model(
-                        batch["image"].to(device, non_blocking=True),
+                        image,
                         batch["token_ids"].to(device, non_blocking=True),
                         batch["attention_mask"].to(device, non_blocking=True),
+                        **shared,
                     ).pred_logits  # (B, 1, S, S)
                 inter, union = batch_counts(logits, batch, resolution, device)
                 count = len(inter)

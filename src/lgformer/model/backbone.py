@@ -68,14 +68,22 @@ class FusionStage(nn.Module):
         return x
 
     def forward(
-        self, x: torch.Tensor, h: int, w: int, lang: torch.Tensor, mask: torch.Tensor
+        self,
+        x: torch.Tensor,
+        h: int,
+        w: int,
+        lang: torch.Tensor,
+        mask: torch.Tensor,
+        blocks_done: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
-        """x (B, HW, C), lang (B, D, L), mask (B, L, 1).
+        """x (B, HW, C), lang (B, D, L), mask (B, L, 1); ``blocks_done``: x has been
+        through ``run_blocks`` already.
 
         Returns (v, t, x_next, lang_next, h_next, w_next): v (B, HW, C) is the
         fusion output (the stage's feature), t (B, D, L) the fused words.
         """
-        x = self.run_blocks(x, h, w)
+        if not blocks_done:
+            x = self.run_blocks(x, h, w)
         v, t = self.fusion(x, lang, mask)
         x = x + self.res_gate(v) * v
         t_words = t.transpose(1, 2)  # (B, L, D)
@@ -140,14 +148,26 @@ class LanguageGuidedSwin(nn.Module):
             layer.grad_checkpointing = enabled
 
     def forward(
-        self, image: torch.Tensor, lang: torch.Tensor, mask: torch.Tensor
+        self,
+        image: torch.Tensor,
+        lang: torch.Tensor,
+        mask: torch.Tensor,
+        image_index: torch.Tensor | None = None,
     ) -> BackboneOutput:
-        """image (B, 3, H, W), lang (B, D, L) BERT output channel-first, mask (B, L, 1)."""
+        """image (B, 3, H, W), lang (B, D, L) BERT output channel-first, mask (B, L, 1).
+
+        With ``image_index`` (B,) int64, image is (K, 3, H, W) and sample b reads image
+        ``image_index[b]``: the part that sees no words (the patch embedding and the first
+        stage's Swin blocks) runs once per image, then its tokens are repeated per sample.
+        """
         x, h, w = self.patch_embed(image)
+        shared = image_index is not None
+        if shared:
+            x = self.layers[0].run_blocks(x, h, w).index_select(0, image_index)
         features = []
         t = lang
         for i, layer in enumerate(self.layers):
-            v, t, x, lang, h_next, w_next = layer(x, h, w, lang, mask)
+            v, t, x, lang, h_next, w_next = layer(x, h, w, lang, mask, shared and i == 0)
             c = v.shape[-1]
             out = getattr(self, f"norm{i}")(v)  # (B, HW, C)
             features.append(out.view(-1, h, w, c).permute(0, 3, 1, 2).contiguous())

@@ -120,14 +120,19 @@ class LGFormer(
         token_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         *,
+        image_index: torch.Tensor | None = None,
         return_intermediates: bool = False,
     ) -> LGFormerOutput:
         """image (B, 3, H, W) normalised; token_ids, attention_mask (B, L) -> LGFormerOutput.
 
+        Several sentences about one image: pass each image once, image (K, 3, H, W), and
+        ``image_index`` (B,) int64, the image of each sentence; the text-free first Swin
+        stage then runs once per image (the outputs are those of the repeated images).
+
         Inputs are checked first (see ``check_inputs``): a wrong shape, dtype, device
         or id range is a ``ValueError``/``TypeError`` naming the argument.
         """
-        bb = self.language_guided_features(image, token_ids, attention_mask)
+        bb = self.language_guided_features(image, token_ids, attention_mask, image_index)
         pix: list[PixelDecoderOutput] = []
         logits = self.classifier(bb.features, bb.text, attention_mask, tuple(image.shape[-2:]), pix)
         if return_intermediates:
@@ -135,7 +140,11 @@ class LGFormer(
         return LGFormerOutput(logits)
 
     def language_guided_features(
-        self, image: torch.Tensor, token_ids: torch.Tensor, attention_mask: torch.Tensor
+        self,
+        image: torch.Tensor,
+        token_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        image_index: torch.Tensor | None = None,
     ) -> BackboneOutput:
         """The model up to the decoders, inputs checked as in ``forward``: the words
         through the text encoder, then the language-guided Swin.
@@ -151,11 +160,12 @@ class LGFormer(
             vocab_size=vocab_size,
             max_words=max_words,
             weight=self.backbone.patch_embed.proj.weight,
+            image_index=image_index,
         )
         words = self.text_encoder(input_ids=token_ids, attention_mask=attention_mask)
         lang = words.last_hidden_state.transpose(1, 2)  # (B, D, L)
         mask = attention_mask.unsqueeze(-1).to(lang.dtype)  # (B, L, 1)
-        return self.backbone(image, lang, mask)
+        return self.backbone(image, lang, mask, image_index)
 
     def _input_limits(self) -> tuple[int, int]:
         """(vocab_size, max_words) of the modules themselves, not of a possibly edited config."""
@@ -285,6 +295,22 @@ def _check_word_values(
         raise ValueError("attention_mask must hold only 0 (padding) and 1 (word)")
 
 
+def _check_image_index(image_index: torch.Tensor, images: int, device: torch.device) -> None:
+    """image_index (B,) int64 on ``device``, B >= 1, values in [0, images)."""
+    if not isinstance(image_index, torch.Tensor) or image_index.dtype != torch.int64:
+        raise TypeError(f"image_index must be a torch.long tensor, got {image_index!r:.80}")
+    if image_index.ndim != 1 or image_index.shape[0] == 0:
+        raise ValueError(f"image_index must be (B,) with B >= 1, got {tuple(image_index.shape)}")
+    if image_index.device != device:
+        raise ValueError(f"image_index is on {image_index.device} but the model is on {device}")
+    lo, hi = image_index.aminmax()
+    if int(lo) < 0 or int(hi) >= images:
+        raise ValueError(
+            f"image_index must lie in [0, {images}) (the images given), got values from "
+            f"{int(lo)} to {int(hi)}"
+        )
+
+
 def check_inputs(
     image: torch.Tensor,
     token_ids: torch.Tensor,
@@ -293,10 +319,12 @@ def check_inputs(
     vocab_size: int,
     max_words: int,
     weight: torch.Tensor,
+    image_index: torch.Tensor | None = None,
 ) -> None:
     """Raises a clear error for inputs the layers would reject deep inside, or misread.
 
-    image (B, 3, H, W) floating point (``weight``'s dtype unless autocast is on);
+    image (B, 3, H, W) floating point (``weight``'s dtype unless autocast is on), or
+    (K, 3, H, W) with ``image_index`` (B,) int64 in [0, K);
     token_ids (B, L) long/int in [0, vocab_size), 1 <= L <= max_words;
     attention_mask (B, L) of 0/1 (any dtype); all on ``weight``'s device.
     """
@@ -306,7 +334,11 @@ def check_inputs(
         if t.device != weight.device:
             raise ValueError(f"{name} is on {t.device} but the model is on {weight.device}")
     _check_image(image, weight)
-    _check_words(token_ids, attention_mask, image.shape[0], max_words)
+    batch = image.shape[0]
+    if image_index is not None:
+        _check_image_index(image_index, batch, weight.device)
+        batch = image_index.shape[0]
+    _check_words(token_ids, attention_mask, batch, max_words)
     if not torch.compiler.is_exporting():  # an exported graph (ONNX) has no values to check
         _check_word_values(token_ids, attention_mask, vocab_size)
 
