@@ -27,7 +27,9 @@ def running_server(
     """(base URL, service) of the app on a free 127.0.0.1 port, stopped afterwards."""
     app, service = build_app(segmenter, TINY_MODEL, limits, page=page)
     sock = listen("127.0.0.1", 0)
-    server = make_server(app, sock, quiet=True)
+    server = make_server(
+        app, sock, quiet=True, max_connections=(limits or ServeLimits()).max_connections
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -177,3 +177,20 @@ def test_64_simultaneous_connections_are_all_answered_and_batched(segmenter):
         for _, answer in answers[i::8]:
             got = decode_png(answer["results"][0]["mask"]) > 0
             assert (got != expected).mean() < 0.01  # batched float sums may flip edge pixels
+
+
+def test_connections_past_the_cap_get_503_at_once(segmenter):
+    """Clients that open connections and send nothing (or headers slowly) cannot hold an
+    unbounded number of sockets: past ``max_connections`` the server answers 503."""
+    with running_server(segmenter, ServeLimits(max_connections=4)) as (url, _):
+        address = urlsplit(url)
+        idle = [socket.create_connection((address.hostname, address.port)) for _ in range(4)]
+        try:
+            time.sleep(0.3)  # accepted by the server
+            status, _, _ = request(url, "GET", "/api/health")
+            assert status == 503
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(0.3)
+        assert request(url, "GET", "/api/health")[0] == 200

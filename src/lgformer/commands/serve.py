@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         segmenter, model, limits, allowed_hosts=(args.host, *args.allow_host),
         page=not args.no_page,
     )  # fmt: skip
-    server = make_server(app, sock, quiet=args.quiet)
+    server = make_server(app, sock, quiet=args.quiet, max_connections=limits.max_connections)
     warn_if_public(args.host)
     stop_on_sigterm()  # uvicorn hands the signal back to this handler once it has stopped
     shown = f"[{host}]" if ":" in host else host

@@ -106,12 +106,20 @@ def warn_if_public(host: str) -> None:
         )
 
 
-def make_server(app, sock: socket.socket, *, quiet: bool = False):
-    """A ``uvicorn.Server`` for ``app`` on ``sock`` (call ``server.run(sockets=[sock])``)."""
+def make_server(
+    app, sock: socket.socket, *, quiet: bool = False, max_connections: int | None = None
+):
+    """A ``uvicorn.Server`` for ``app`` on ``sock`` (call ``server.run(sockets=[sock])``).
+
+    ``max_connections`` (default ``ServeLimits().max_connections``): past that many open
+    connections a request is answered 503 at once, so clients holding connections open
+    (slow headers, idle keep-alive) cannot exhaust the server's file descriptors.
+    """
     import uvicorn
 
     config = uvicorn.Config(
         app,
+        limit_concurrency=max_connections or ServeLimits().max_connections,
         backlog=BACKLOG,
         access_log=not quiet,
         log_level="warning" if quiet else "info",

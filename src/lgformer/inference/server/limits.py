@@ -24,6 +24,7 @@ class ServeLimits:
     batch_wait_ms: float = 5.0  # how long a model call waits for more requests to join
     workers: int = 2  # threads decoding, tokenising and encoding images
     body_timeout_s: float = 60.0  # a body that takes longer to arrive gets 408
+    max_connections: int = 512  # open connections (idle, slow or busy); past it 503 at once
 
     @property
     def max_body_bytes(self) -> int:
