@@ -75,7 +75,9 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-async def capped_stream(request: Request, limit: int, on_over: RequestError) -> AsyncIterator:
+async def capped_stream(
+    request: Request, limit: int, on_over: RequestError
+) -> AsyncIterator[bytes]:
     """The request body in pieces; ``on_over`` once more than ``limit`` bytes arrived."""
     received = 0
     async for chunk in request.stream():
@@ -102,7 +104,10 @@ async def read_request(request: Request, service: SegmentationService) -> tuple[
     return await service.in_pool(parse_json_body, bytes(body), limits)
 
 
-async def read_form(request: Request, stream, service: SegmentationService):
+async def read_form(
+    request: Request, stream: AsyncIterator[bytes], service: SegmentationService
+) -> tuple[bytes, list[str]]:
+    """(image file bytes, sentences) from a multipart body."""
     parser = MultiPartParser(
         request.headers, stream, max_files=1, max_fields=service.limits.max_sentences + 4,
         max_part_size=service.limits.max_sentence_chars * 4 + 1024,
