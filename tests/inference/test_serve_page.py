@@ -58,4 +58,6 @@ def test_the_model_line_says_what_the_bundled_model_knows():
     assert "128 px" in line and "synthetic" in line and "triangles" in line
     assert "photographs" in line
     other = model_line(ServedModel("refcoco.pth", "swin_base_w12", 480))
-    assert "swin_base_w12" in other and "synthetic" not in other
+    assert "refcoco.pth, preset swin_base_w12, 480 px" in other and "synthetic" not in other
+    custom = model_line(ServedModel("m.safetensors", "custom config: Swin 32x[1]", 128))
+    assert "m.safetensors, custom config: Swin 32x[1], 128 px" in custom

@@ -40,7 +40,10 @@ MASK_FILL, MASK_EDGE = 0.55, 1.0  # the annotation's opacity inside the mask and
 
 def model_line(model: ServedModel) -> str:
     """The page's line about the loaded model (and what the bundled one understands)."""
-    preset = f", preset {model.preset}" if model.preset else ""
+    preset = ""
+    if model.preset:  # a preset's name, or a custom config's description
+        custom = model.preset.startswith("custom")
+        preset = f", {model.preset}" if custom else f", preset {model.preset}"
     line = f"**Model:** {model.name}{preset}, {model.image_size} px input."
     if model.bundled:
         line += (
