@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         default=None,
-        help="released .pth, training .pt, .safetensors or model folder "
+        help="released .pth, training .pt, .safetensors, model folder or .onnx "
         "(default: the bundled model)",
     )
     parser.add_argument("--image", required=True, help="image file (any Pillow-readable format)")

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         default=None,
-        help="released .pth, training .pt, .safetensors or model folder "
+        help="released .pth, training .pt, .safetensors, model folder or .onnx "
         "(default: the bundled model)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")

@@ -12,9 +12,12 @@ lgformer version. Opset 16 or later (``grid_sample`` of the deformable attention
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -43,6 +46,21 @@ class PredLogits(nn.Module):
         self, image: torch.Tensor, token_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
         return self.model(image, token_ids, attention_mask).pred_logits
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """Only errors from these loggers (the exporter's optimiser logs every constant it
+    cannot fold, which says nothing about the exported graph)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def onnx_metadata(model: LGFormer, image_size: int) -> dict[str, str]:
@@ -90,7 +108,7 @@ def export_onnx(
     example[2][1, words // 2 :] = 0  # one padded sentence
     batch = torch.export.Dim("batch", min=1)
     dynamic = {name: {0: batch} for name in INPUT_NAMES}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_loggers("onnxscript", "torch.onnx"):
         warnings.simplefilter("ignore")  # exporter deprecation notes, not the user's concern
         program = torch.onnx.export(
             PredLogits(model),
