@@ -69,13 +69,22 @@ class WindowLayout:
     padded: bool
 
 
-@functools.lru_cache(maxsize=64)
 def window_layout(
     h: int, w: int, window: int, shift: int, device: torch.device = _CPU
 ) -> WindowLayout:
     """The ``WindowLayout`` of an (h, w) map: padded right/bottom to multiples of the
     window, rolled by ``-shift`` on both axes, cut into windows (row-major windows,
-    row-major tokens inside each). Cached: blocks of a stage share it."""
+    row-major tokens inside each). Cached: blocks of a stage share it; not while
+    exporting, whose traced tensors must not outlive the export."""
+    if torch.compiler.is_exporting():
+        return _window_layout(h, w, window, shift, device)
+    return _cached_window_layout(h, w, window, shift, device)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_window_layout(
+    h: int, w: int, window: int, shift: int, device: torch.device
+) -> WindowLayout:
     with torch.inference_mode(False), torch.no_grad():  # also usable outside inference mode
         return _window_layout(h, w, window, shift, device)
 
@@ -92,10 +101,12 @@ def _window_layout(h: int, w: int, window: int, shift: int, device: torch.device
     rows, cols = rows.reshape(-1), cols.reshape(-1)  # (nW * N,)
     real = (rows < h) & (cols < w)
     gather = torch.where(real, rows * w + cols, h * w)
-    scatter = torch.empty(h * w, dtype=torch.long, device=device)
-    scatter[gather[real]] = torch.arange(rows.numel(), device=device)[real]
+    # Every padding slot writes to the extra entry h*w, dropped after: no boolean indexing
+    # and no data-dependent result, so the layout also builds while tracing (ONNX export).
+    slots = torch.empty(h * w + 1, dtype=torch.long, device=device)
+    slots.scatter_(0, gather, torch.arange(rows.numel(), device=device))
     mask = shifted_window_mask(hp, wp, window, shift, device) if shift else None
-    return WindowLayout(gather, scatter, mask, bool((~real).any()))
+    return WindowLayout(gather, slots[: h * w], mask, hp != h or wp != w)
 
 
 class WindowAttention(nn.Module):
@@ -134,11 +145,18 @@ class WindowAttention(nn.Module):
         if layout.mask is not None:  # (nW, heads, N, N), repeated over the batch
             nw = layout.mask.shape[0]
             attn_mask = attn_mask + layout.mask.to(q.dtype).unsqueeze(1)
-            if b > 1:
-                attn_mask = (
-                    attn_mask.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, heads, n, n)
-                )
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=self.scale)
+            # A view for b == 1; unconditional, so a dynamic batch (ONNX export) traces.
+            attn_mask = (
+                attn_mask.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, heads, n, n)
+            )
+        if torch.compiler.is_exporting():
+            # The same product spelled out: the exporter decomposes SDPA into a result
+            # whose strides differ from the fused kernel's it traced, and the reshape
+            # below, recorded as a view, then fails (ONNX export).
+            attn = (q * self.scale) @ k.transpose(-2, -1) + attn_mask
+            out = attn.softmax(dim=-1) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=self.scale)
         out = out.transpose(1, 2).reshape(b, -1, c)  # (B, nW*N, C)
         return self.proj(out.index_select(1, layout.scatter))
 
