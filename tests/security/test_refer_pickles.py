@@ -10,7 +10,6 @@ import pickle
 import pytest
 
 from lgformer.cli import main
-from lgformer.data.plain_pickle import load_plain_pickle
 from lgformer.data.refer import load_refer
 from lgformer.errors import LGFormerError
 
@@ -69,6 +68,8 @@ def test_plain_refs_still_load(refcoco, protocol):
 
 def test_python_2_byte_strings_need_no_global():
     """Python 2 writes its ``str`` as SHORT_BINSTRING (``U``); read as text, like pickle."""
+    from lgformer.data.plain_pickle import load_plain_pickle
+
     python2 = b"\x80\x02]q\x00(U\x03catq\x01U\x02\xc3\xa9q\x02e."
     assert load_plain_pickle(io.BytesIO(python2), encoding="utf-8") == ["cat", "\xe9"]
     assert pickle.loads(python2, encoding="utf-8") == ["cat", "\xe9"]
