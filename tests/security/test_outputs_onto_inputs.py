@@ -97,3 +97,14 @@ def test_segment_into_a_model_folder_it_reads_is_refused(tiny_model, tmp_path, c
             "--out", str(folder), "--device", "cpu", "--image-size", "64"]  # fmt: skip
     assert main(argv) == 2
     assert f"lies in {folder}, the --checkpoint model folder this command reads" in _error(capsys)
+
+
+def test_demo_refuses_a_checkpoint_inside_a_scene_folder_it_writes(
+    tiny_checkpoint, tmp_path, capsys
+):
+    scene = tmp_path / "scene_5"
+    scene.mkdir()
+    checkpoint = shutil.copy(tiny_checkpoint, scene / "model.safetensors")
+    argv = ["demo", "--checkpoint", str(checkpoint), "--seed", "5", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert f"the --checkpoint {checkpoint} lies in {scene}, where --out writes" in _error(capsys)
