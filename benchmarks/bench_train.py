@@ -41,9 +41,9 @@ from types import SimpleNamespace
 
 import torch
 
+from lgformer.distributed import ProcessInfo
 from lgformer.engine.config import load_train_config
 from lgformer.engine.cpu_allocator import retain_freed_memory
-from lgformer.engine.distributed import DistInfo
 from lgformer.engine.trainer import Trainer
 from lgformer.model import build_lgformer
 
@@ -127,16 +127,16 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
             cfg,
             model,
             # Long enough that the schedule has steps after a config's warm start.
-            _RandomBatches(args.batch * (cfg.optim.category_warmup_steps + 1)),
+            _RandomBatches(args.batch * (cfg.objective.category_warmup_steps + 1)),
             None,
-            info=DistInfo(),
+            info=ProcessInfo(),
             device=device,
         )
     trainer.logger.close()
     # Time the referring steps unless asked for the vision-only warm-start ones.
-    trainer.step = 0 if args.warm_start else cfg.optim.category_warmup_steps
-    if args.warm_start and not cfg.optim.category_warmup_steps:
-        raise SystemExit("--warm-start needs a config with optim.category_warmup_steps > 0")
+    trainer.step = 0 if args.warm_start else cfg.objective.category_warmup_steps
+    if args.warm_start and not cfg.objective.category_warmup_steps:
+        raise SystemExit("--warm-start needs a config with objective.category_warmup_steps > 0")
     if args.compile:
         trainer.train_model = torch.compile(trainer.train_model)
     batch = random_batch(args.batch, args.size, args.words or model.config.max_words, device)

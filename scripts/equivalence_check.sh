@@ -14,6 +14,12 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
 export OMP_NUM_THREADS=1 GOMP_SPINCOUNT=1000
 lgf() { python -m lgformer.cli "$@"; }
+# The loss options moved from optim.* / init.gate_std into the objective section.
+if python -c "from lgformer.engine.config import ObjectiveConfig" 2> /dev/null; then
+    DICE=objective.dice_weight GATE=objective.gate_std WARMUP=objective.category_warmup_steps
+else
+    DICE=optim.dice_weight GATE=init.gate_std WARMUP=optim.category_warmup_steps
+fi
 weights_sha() {  # the model tensors of a training checkpoint, in key order, as raw bytes
     python - "$1" <<'PY'
 import hashlib, sys, torch
@@ -31,8 +37,8 @@ lgf train --no-resume \
     --set data.root="$OUT/tiny_data" --set data.dataset=synthetic --set data.image_size=64 \
     --set data.num_workers=0 --set model.preset=test_tiny --set optim.epochs=60 \
     --set optim.batch_size=4 --set optim.lr=2e-3 --set optim.grad_clip=1.0 \
-    --set optim.dice_weight=1.0 --set optim.precision=fp32 --set optim.fused=true \
-    --set init.gate_std=0.02 --set validate=false --set device=cpu \
+    --set $DICE=1.0 --set optim.precision=fp32 --set optim.fused=true \
+    --set $GATE=0.02 --set validate=false --set device=cpu \
     --set output.dir="$OUT/tiny_run" --set output.tensorboard=false \
     --set output.progress=false --set output.log_every=1000 > "$OUT/tiny_train.log" 2>&1
 lgf evaluate --checkpoint "$OUT/tiny_run/last.pt" --data-root "$OUT/tiny_data" \
@@ -45,7 +51,7 @@ BUNDLED=$HERE/src/lgformer/configs/synthetic_bundled.yaml
 [ -f "$BUNDLED" ] || BUNDLED=$HERE/configs/synthetic_bundled.yaml
 lgf train --config "$BUNDLED" --no-resume \
     --set data.root="$OUT/bundled_data" --set output.dir="$OUT/bundled_run" \
-    --set optim.category_warmup_steps=120 --set max_steps=200 > "$OUT/bundled_train.log" 2>&1
+    --set $WARMUP=120 --set max_steps=200 > "$OUT/bundled_train.log" 2>&1
 lgf evaluate --checkpoint "$OUT/bundled_run/last.pt" --data-root "$OUT/bundled_data" \
     --dataset synthetic --split val --image-size 128 --batch-size 32 --num-workers 0 \
     --no-progress --output "$OUT/bundled_eval.json" > /dev/null

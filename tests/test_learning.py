@@ -22,10 +22,9 @@ import torch
 from lgformer.data.datasets import ReferEvalDataset
 from lgformer.data.refer import load_refer
 from lgformer.data.synthetic import write_dataset
-from lgformer.engine.build import build_model
 from lgformer.engine.config import load_train_config
 from lgformer.engine.rng import seed_everything
-from lgformer.engine.run import run_training
+from lgformer.engine.run import build_model, run_training
 from lgformer.evaluation import evaluate
 from lgformer.tokenizer import SentenceTokenizer
 
@@ -70,10 +69,10 @@ def _train(root: Path, out: Path, *extra: str) -> tuple[list[float], float, floa
             "optim.batch_size=4",
             "optim.lr=2e-3",
             "optim.grad_clip=1.0",
-            "optim.dice_weight=1.0",
+            "objective.dice_weight=1.0",
             "optim.precision=fp32",
             "optim.fused=true",
-            "init.gate_std=0.02",
+            "objective.gate_std=0.02",
             "validate=false",
             "device=cpu",
             f"output.dir={out}",

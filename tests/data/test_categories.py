@@ -10,8 +10,8 @@ import pytest
 
 from lgformer.data.categories import load_image_categories
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
-from lgformer.engine.build import build_datasets
 from lgformer.engine.config import load_train_config
+from lgformer.engine.data import build_datasets
 from lgformer.errors import LGFormerError
 
 
@@ -38,7 +38,7 @@ def test_training_items_carry_labels_only_when_the_config_asks(tiny_synthetic: P
     base += ["data.image_size=32", "validate=false"]
     plain, _, _ = build_datasets(load_train_config(None, base), 20)
     assert "categories" not in plain[0] and plain.categories is None
-    cfg = load_train_config(None, [*base, "optim.category_loss_weight=1"])
+    cfg = load_train_config(None, [*base, "objective.category_loss_weight=1"])
     train_set, _, _ = build_datasets(cfg, 20)
     item = train_set[0]
     assert item["categories"].shape == (32, 32)

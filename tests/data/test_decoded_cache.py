@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
-from lgformer.engine.build import build_datasets
 from lgformer.engine.config import load_train_config
+from lgformer.engine.data import build_datasets
 
 FIELDS = (
     "image",
@@ -26,7 +26,7 @@ def _sets(root: Path, cached: bool):
         f"data.dataset={DATASET}",
         f"data.split_by={SPLIT_BY}",
         "data.image_size=32",
-        "optim.category_loss_weight=1",
+        "objective.category_loss_weight=1",
         f"data.cache_decoded={str(cached).lower()}",
     ]
     train_set, val_set, _ = build_datasets(load_train_config(None, overrides), 20)

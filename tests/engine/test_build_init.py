@@ -3,7 +3,7 @@
 import torch
 
 from lgformer.checkpoints import load_model
-from lgformer.engine.build import build_model
+from lgformer.engine.run import build_model
 
 from .test_swin_imagenet_init import _official_checkpoint
 from .tiny_data import tiny_config

@@ -6,14 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lgformer.engine.build import build_model
-from lgformer.engine.category_loss import CategoryHeads
+from lgformer.distributed import env_process_info
 from lgformer.engine.checkpoint import load_checkpoint
-from lgformer.engine.distributed import env_dist_info
-from lgformer.engine.labels import soft_labels
-from lgformer.engine.run import run_training
+from lgformer.engine.config import ObjectiveConfig
+from lgformer.engine.objective import CategoryHeads, Objective, soft_labels
+from lgformer.engine.run import build_model, run_training
 from lgformer.engine.trainer import Trainer
-from lgformer.engine.training_model import TrainingModel
 from lgformer.errors import LGFormerError
 
 from .tiny_data import assert_resume_is_exact, squares_factory, tiny_config
@@ -64,36 +62,37 @@ def _batch(model, b: int = 2, size: int = 32):
 
 
 def test_vision_only_step_trains_the_swin_path_alone(tiny_model) -> None:
-    heads = CategoryHeads(TrainingModel.head_channels(tiny_model), num_labels=2)
-    wrapper = TrainingModel(tiny_model, heads)
+    wrapper = Objective(tiny_model, ObjectiveConfig(category_loss_weight=1), num_categories=2)
     image, ids, mask, labels = _batch(tiny_model)
     out = wrapper(image, ids, mask, labels, visual_only=True)
     assert out.mask_logits is None and out.category_loss.ndim == 0
     out.category_loss.backward()
     grads = {n: p.grad for n, p in wrapper.named_parameters()}
     assert grads["model.backbone.patch_embed.proj.weight"] is not None
-    assert grads["heads.heads.0.weight"] is not None
-    assert grads["heads.heads.3.weight"] is None  # the mask-feature head needs the decoder
+    assert grads["category_heads.heads.0.weight"] is not None
+    assert grads["category_heads.heads.3.weight"] is None  # the mask feature head needs decoders
     untouched = [n for n, g in grads.items() if ".fusion." in n or n.startswith("model.classi")]
     assert untouched and all(grads[n] is None for n in untouched)
 
 
 def test_full_step_returns_masks_and_a_category_loss(tiny_model) -> None:
-    heads = CategoryHeads(TrainingModel.head_channels(tiny_model), num_labels=2)
+    with_heads = Objective(tiny_model, ObjectiveConfig(category_loss_weight=1), num_categories=2)
+    heads = with_heads.category_heads
     image, ids, mask, labels = _batch(tiny_model)
-    out = TrainingModel(tiny_model, heads)(image, ids, mask, labels)
+    out = with_heads(image, ids, mask, labels)
     assert len(out.mask_logits) >= 1 and out.mask_logits[-1].shape == (2, 1, 32, 32)
     out.category_loss.backward()
     assert heads.heads[3].weight.grad is not None
     with pytest.raises(ValueError, match="categories"):
-        TrainingModel(tiny_model, heads)(image, ids, mask, visual_only=True)
+        with_heads(image, ids, mask, visual_only=True)
     # Without labels (heads or not) it is a plain referring step.
-    for wrapper in (TrainingModel(tiny_model), TrainingModel(tiny_model, heads)):
+    plain_objective = Objective(tiny_model, ObjectiveConfig(), num_categories=None)
+    for wrapper in (plain_objective, with_heads):
         plain = wrapper(image, ids, mask)
         assert plain.category_loss is None and len(plain.mask_logits) == len(out.mask_logits)
 
 
-CATEGORY_RUN = ("optim.category_loss_weight=0.5", "optim.category_warmup_steps=3")
+CATEGORY_RUN = ("objective.category_loss_weight=0.5", "objective.category_warmup_steps=3")
 
 
 def test_training_with_warm_start_and_category_loss(tmp_path) -> None:
@@ -115,13 +114,15 @@ def test_training_with_warm_start_and_category_loss(tmp_path) -> None:
 
 def test_warm_start_steps_leave_the_fusion_and_decoders_alone(tmp_path) -> None:
     cfg = tiny_config(
-        tmp_path, "optim.epochs=2", "validate=false", "optim.category_warmup_steps=4",
+        tmp_path, "optim.epochs=2", "validate=false", "objective.category_warmup_steps=4",
         "max_steps=3",
     )  # fmt: skip
     model = build_model(cfg, load_pretrained=False)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     train_set, _, _ = squares_factory(n_train=8, n_val=0, size=32, categories=True)(cfg, 20)
-    trainer = Trainer(cfg, model, train_set, None, info=env_dist_info(), device=torch.device("cpu"))
+    trainer = Trainer(
+        cfg, model, train_set, None, info=env_process_info(), device=torch.device("cpu")
+    )
     trainer.fit()
     assert trainer.step == 3
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, start[k])}
@@ -133,14 +134,14 @@ def test_warm_start_steps_leave_the_fusion_and_decoders_alone(tmp_path) -> None:
 
 def test_epochs_inside_the_warm_start_are_not_validated(tmp_path, monkeypatch) -> None:
     data = squares_factory(n_train=8, n_val=2, size=32, categories=True)
-    cfg = tiny_config(tmp_path, "optim.epochs=3", "optim.category_warmup_steps=4")
+    cfg = tiny_config(tmp_path, "optim.epochs=3", "objective.category_warmup_steps=4")
     validated = []
     monkeypatch.setattr(Trainer, "_validate", lambda self: validated.append(self.step))
     trainer = run_training(cfg, datasets=data)
     assert trainer.step == 12 and validated == [8, 12]
     # The learning rate is held through the warm start, then decays to zero.
     assert trainer.scheduler.hold == 4 and trainer.scheduler.get_last_lr()[0] == 0.0
-    too_long = tiny_config(tmp_path / "b", "optim.epochs=1", "optim.category_warmup_steps=4")
+    too_long = tiny_config(tmp_path / "b", "optim.epochs=1", "objective.category_warmup_steps=4")
     with pytest.raises(LGFormerError, match="no full referring steps"):
         run_training(too_long, datasets=data)
 
@@ -153,16 +154,16 @@ def test_resume_with_category_heads_is_exact(tmp_path) -> None:
 
 def test_warm_start_alone_leaves_referring_steps_plain(tmp_path, monkeypatch) -> None:
     data = squares_factory(n_train=8, n_val=0, size=32, categories=True)
-    cfg = tiny_config(tmp_path, "validate=false", "optim.category_warmup_steps=3")
+    cfg = tiny_config(tmp_path, "validate=false", "objective.category_warmup_steps=3")
     losses = []
-    real = TrainingModel.forward
+    real = Objective.forward
 
     def spy(self, *args, **kwargs):
         out = real(self, *args, **kwargs)
         losses.append(out.category_loss is not None)
         return out
 
-    monkeypatch.setattr(TrainingModel, "forward", spy)
+    monkeypatch.setattr(Objective, "forward", spy)
     run_training(cfg, datasets=data)
     assert losses == [True] * 3 + [False] * 5  # weight 0: no category loss after step 3
 
@@ -177,8 +178,8 @@ def test_resuming_a_plain_checkpoint_with_category_heads_is_refused(tmp_path) ->
 
 
 def test_category_options_need_labels_and_non_negative_values(tmp_path) -> None:
-    cfg = tiny_config(tmp_path, "optim.category_loss_weight=1")
+    cfg = tiny_config(tmp_path, "objective.category_loss_weight=1")
     with pytest.raises(LGFormerError, match="category labels"):
         run_training(cfg, datasets=squares_factory(n_train=4, n_val=0, size=32))
     with pytest.raises(LGFormerError, match=">= 0"):
-        tiny_config(tmp_path, "optim.category_warmup_steps=-1")
+        tiny_config(tmp_path, "objective.category_warmup_steps=-1")

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lgformer.engine.build import build_model
 from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.rng import seed_everything
-from lgformer.engine.run import run_training
+from lgformer.engine.run import build_model, run_training
 
 from .tiny_data import squares_factory, tiny_config
 
@@ -116,7 +115,7 @@ def test_vision_only_warm_start_averages_gradients_like_one_process(tmp_path):
     """The warm-start steps all-reduce the Swin's gradients outside DDP's buckets: the
     two ranks stay identical and follow a single process (steps 1-2 warm start, 3-4
     referring)."""
-    settings = (*SETTINGS, "optim.category_warmup_steps=2", "optim.category_loss_weight=1")
+    settings = (*SETTINGS, "objective.category_warmup_steps=2", "objective.category_loss_weight=1")
     _follows_one_process(tmp_path, settings, ".blocks.")
 
 
@@ -125,7 +124,7 @@ def test_heads_used_only_in_the_warm_start_train_under_ddp(tmp_path):
     """DDP remembers what its no_sync steps used; heads the referring steps leave out
     must be kept from it, or its first synchronised step fails."""
     # Category heads without a category loss: warm start only.
-    settings = (*SETTINGS, "optim.category_warmup_steps=2", "optim.category_loss_weight=0")
+    settings = (*SETTINGS, "objective.category_warmup_steps=2", "objective.category_loss_weight=0")
     rank0, rank1 = _launch(tmp_path / "ddp", "none", settings, LGFORMER_TEST_CATEGORIES="1")
     for key, value in rank0["model"].items():
         assert torch.equal(value, rank1["model"][key]), key

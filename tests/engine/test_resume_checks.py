@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from lgformer.engine.config import TrainConfig
-from lgformer.engine.resume_checks import (
+from lgformer.engine.checkpoint import (
     RUN_KEYS,
     TRAINING_KEYS,
     check_resumable,
     config_changes,
 )
+from lgformer.engine.config import TrainConfig
 from lgformer.errors import LGFormerError
 
 MODEL = {"swin": {"depths": [1, 1, 1, 1]}, "decoder": {"hidden_dim": 32}}

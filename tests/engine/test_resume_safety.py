@@ -4,8 +4,8 @@ that changed since the checkpoint, and files that cannot be resumed."""
 import pytest
 import torch
 
+import lgformer.engine.checkpoint as checkpoints_module
 import lgformer.engine.trainer as trainer_module
-import lgformer.engine.trainer_checkpoints as checkpoints_module
 from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.precision import resolve_precision
 from lgformer.engine.run import run_training

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lgformer.engine.config import ObjectiveConfig
+from lgformer.engine.objective import Objective, StageMaskHeads
 from lgformer.engine.run import run_training
-from lgformer.engine.stage_mask_loss import StageMaskHeads
-from lgformer.engine.training_model import TrainingModel
 from lgformer.errors import LGFormerError
 
 from .tiny_data import assert_resume_is_exact, squares_factory, tiny_config, train_with_heads
@@ -52,9 +52,8 @@ def test_heads_score_the_referred_object_far_better_than_another() -> None:
 
 
 def test_full_step_returns_a_stage_mask_loss_that_reaches_the_fusions(tiny_model) -> None:
-    channels = list(tiny_model.config.swin.stage_channels)
-    heads = StageMaskHeads(channels)
-    wrapper = TrainingModel(tiny_model, stage_heads=heads)
+    config = ObjectiveConfig(stage_mask_loss_weight=1)
+    wrapper = Objective(tiny_model, config, num_categories=None)
     image = torch.randn(2, 3, 32, 32)
     ids = torch.tensor([[101, 1996, 2417, 102]] * 2)
     target = torch.zeros(2, 32, 32)
@@ -70,7 +69,7 @@ def test_full_step_returns_a_stage_mask_loss_that_reaches_the_fusions(tiny_model
     assert wrapper(image, ids, torch.ones_like(ids)).stage_mask_loss is None
 
 
-STAGE_RUN = ("optim.stage_mask_loss_weight=0.5",)
+STAGE_RUN = ("objective.stage_mask_loss_weight=0.5",)
 
 
 def test_training_with_the_stage_mask_loss_keeps_it_out_of_the_model(tmp_path) -> None:
@@ -93,4 +92,4 @@ def test_resuming_a_plain_checkpoint_with_stage_heads_is_refused(tmp_path) -> No
     with pytest.raises(LGFormerError, match="without the stage-mask heads"):
         run_training(cfg, datasets=data)
     with pytest.raises(LGFormerError, match=">= 0"):
-        tiny_config(tmp_path, "optim.stage_mask_loss_weight=-1")
+        tiny_config(tmp_path, "objective.stage_mask_loss_weight=-1")

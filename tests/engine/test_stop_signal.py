@@ -181,7 +181,7 @@ def test_a_signal_while_loader_workers_start_stops_the_run_cleanly(
     """PyTorch's own SIGTERM handler ends a worker until ``worker_signals`` takes over: a
     signal to the whole group in that window must neither kill the worker (PyTorch would
     raise in the trainer, nothing saved) nor be lost for the trainer."""
-    from lgformer.engine import training_loader
+    from lgformer.engine import data as training_loader
     from lgformer.engine.stop_signals import worker_signals
 
     starts = tmp_path / "worker_starts"  # workers are processes: count in a file

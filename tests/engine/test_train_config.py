@@ -9,7 +9,11 @@ def test_defaults_are_the_released_recipe():
     cfg = TrainConfig()
     assert cfg.model.preset == "swin_base_w12"
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.epochs) == (5e-5, 1e-2, 40)
-    assert (cfg.optim.batch_size, cfg.optim.precision, cfg.optim.pos_weight) == (16, "fp16", 1.1)
+    assert (cfg.optim.batch_size, cfg.optim.precision, cfg.objective.pos_weight) == (
+        16,
+        "fp16",
+        1.1,
+    )
     assert cfg.data.image_size == 480 and not cfg.optim.train_bert_embeddings
 
 
@@ -56,7 +60,7 @@ def test_round_trip_through_yaml(tmp_path):
         ("data.num_workers=-1", "data.num_workers must be >= 0"),
         ("data.val_limit=0", "data.val_limit must be >= 1"),
         ("max_steps=0", "max_steps must be >= 1"),
-        ("optim.category_warmup_steps=-1", "optim.category_warmup_steps must be >= 0"),
+        ("objective.category_warmup_steps=-1", "objective.category_warmup_steps must be >= 0"),
         ("data.root=[unclosed", r"--set data.root=\[unclosed: the value is not valid YAML"),
         ("data.root=@foo", r"cannot start any token at line 1, column 1\); quote strings"),
     ],

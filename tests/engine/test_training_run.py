@@ -5,10 +5,9 @@ import math
 import pytest
 import torch
 
-from lgformer.engine.build import build_model
 from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.rng import seed_everything
-from lgformer.engine.run import run_training
+from lgformer.engine.run import build_model, run_training
 from lgformer.engine.trainer import TrainingDivergedError
 
 from .tiny_data import SquaresDataset, squares_factory, tiny_config

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from lgformer.data.datasets import ReferEvalDataset, collate_samples
-from lgformer.engine.distributed import DistInfo
+from lgformer.distributed import ProcessInfo
 from lgformer.engine.precision import resolve_precision
-from lgformer.engine.validate import validate
+from lgformer.engine.trainer import validate
 from lgformer.evaluation import evaluate
 from lgformer.evaluation.loop import count_ious
 from tests.evaluation.test_evaluator import SIZE, PixelwiseModel
@@ -24,7 +24,7 @@ def test_validate_equals_evaluate(test_split, batch_size):
         batch_size=batch_size,
         device=torch.device("cpu"),
         precision=resolve_precision("fp32", torch.device("cpu")),
-        info=DistInfo(),
+        info=ProcessInfo(),
         collate_fn=collate_samples,
     )
     assert model.training  # restored for the next training epoch

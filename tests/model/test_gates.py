@@ -2,8 +2,8 @@
 
 import torch
 
-from lgformer.engine.build import build_model
 from lgformer.engine.config import load_train_config
+from lgformer.engine.run import build_model
 from tests.conftest import make_tiny_model
 
 
@@ -28,7 +28,7 @@ def test_zero_gates_get_exactly_zero_gradient():
 
 
 def test_gate_std_makes_gates_trainable():
-    cfg = load_train_config(None, ["model.preset=test_tiny", "init.gate_std=0.02"])
+    cfg = load_train_config(None, ["model.preset=test_tiny", "objective.gate_std=0.02"])
     model = build_model(cfg, load_pretrained=False)
     std = model.backbone.layers[0].res_gate[0].weight.std().item()
     assert 0.01 < std < 0.03

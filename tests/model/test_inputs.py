@@ -120,3 +120,25 @@ def test_id_range_follows_the_text_encoders_own_vocabulary():
     with pytest.raises(ValueError, match=r"token_ids must lie in \[0, 64\)"):
         model(image, ids, mask)
     model(image, ids % 64, mask)
+
+
+def test_training_steps_skip_the_value_check_and_its_device_sync(monkeypatch):
+    """The id-range check reads tensors back to the host; in training mode (tokenizer ids)
+    it is skipped, shapes and dtypes are still checked."""
+    import lgformer.model.lgformer as lgformer_module
+
+    model = make_tiny_model()
+    image, ids, mask = _inputs()
+    calls = []
+    real = lgformer_module._check_word_values
+    monkeypatch.setattr(
+        lgformer_module, "_check_word_values", lambda *a: calls.append(1) or real(*a)
+    )
+    model.eval()
+    model(image, ids, mask)
+    assert calls == [1]
+    model.train()
+    model(image, ids, mask)
+    assert calls == [1]
+    with pytest.raises(ValueError, match="max_words = 20"):
+        model(image, ids.repeat(1, 2), mask.repeat(1, 2))

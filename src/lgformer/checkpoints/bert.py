@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lgformer.checkpoints.imagenet import LoadReport
+from lgformer.checkpoints.state_dict import LoadReport
 from lgformer.errors import CheckpointMismatchError, LGFormerError
 
 MINILM = "minilm"

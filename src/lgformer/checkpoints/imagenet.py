@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,36 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from lgformer.checkpoints.io import read_checkpoint
-from lgformer.checkpoints.state_dict import unwrap_state_dict
+from lgformer.checkpoints.state_dict import LoadReport, unwrap_state_dict
 from lgformer.errors import CheckpointMismatchError
 
 # Buffers the backbone rebuilds for its own window and input size.
 SKIPPED_BUFFERS = ("relative_position_index", "attn_mask")
 # LGFormer-only backbone parts: expected to be missing from an ImageNet file.
 LGFORMER_ONLY = (".fusion.", ".res_gate.", ".sym_res_gate.")
-
-
-@dataclass
-class LoadReport:
-    """What a partial load did. ``missing`` are model parameters left at their init."""
-
-    loaded: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    resized: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-
-    def summary(self, source: str) -> str:
-        lines = [
-            f"{source}: loaded {len(self.loaded)} tensors, resized {len(self.resized)}, "
-            f"dropped {len(self.dropped)}, missing {len(self.missing)}, "
-            f"unexpected {len(self.unexpected)}"
-        ]
-        if self.unexpected:
-            lines.append("  unexpected: " + ", ".join(self.unexpected[:10]))
-        if self.missing:
-            lines.append("  missing: " + ", ".join(self.missing[:10]))
-        return "\n".join(lines)
 
 
 def resize_bias_table(table: torch.Tensor, window: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Pure functions on state dicts: unwrap, strip prefixes, compare against a model."""
+"""Pure functions on state dicts (unwrap, strip prefixes, compare against a model) and the
+report of a partial load."""
 
 from __future__ import annotations
 
@@ -81,3 +82,26 @@ def _shape(value: object) -> tuple[int, ...] | str:
     a weight's name), a description that never equals a shape."""
     shape = getattr(value, "shape", None)
     return tuple(shape) if shape is not None else f"not a tensor ({type(value).__name__})"
+
+
+@dataclass
+class LoadReport:
+    """What a partial load did. ``missing`` are model parameters left at their init."""
+
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    resized: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def summary(self, source: str) -> str:
+        lines = [
+            f"{source}: loaded {len(self.loaded)} tensors, resized {len(self.resized)}, "
+            f"dropped {len(self.dropped)}, missing {len(self.missing)}, "
+            f"unexpected {len(self.unexpected)}"
+        ]
+        if self.unexpected:
+            lines.append("  unexpected: " + ", ".join(self.unexpected[:10]))
+        if self.missing:
+            lines.append("  missing: " + ", ".join(self.missing[:10]))
+        return "\n".join(lines)

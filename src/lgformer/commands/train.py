@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
-    from lgformer.engine.distributed import env_dist_info
+    from lgformer.distributed import env_process_info
     from lgformer.engine.run import run_training
     from lgformer.engine.stop_signals import TrainingInterrupted
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     _check_output_dir(out_dir)
     _refuse_writing_inputs(cfg, out_dir)
     resume = args.resume
-    if resume is not None and env_dist_info().is_main:  # the other processes get rank 0's
+    if resume is not None and env_process_info().is_main:  # the other processes get rank 0's
         resume = _keep_other_run(out_dir, Path(resume))
     try:
         run_training(cfg, resume=resume, auto_resume=not args.no_resume)

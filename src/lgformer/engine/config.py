@@ -1,18 +1,19 @@
-"""Typed training configuration: defaults -> YAML file -> ``key=value`` overrides.
+"""Typed training configuration: one dataclass per section of the YAML file.
 
-The dataclass defaults are the released recipe (spec section 8). A YAML file
-names only what differs; ``--set optim.lr=1e-4`` style overrides come last. The
-configs in ``lgformer/configs/`` install with the package and are addressable by
-name (``lgformer train --config refcoco``) as well as by path.
-The merged result is saved next to the outputs and in every checkpoint, so a
-run can always be told apart from its siblings and rebuilt.
+The defaults are the released recipe (spec section 8): a YAML file names only what
+differs, ``--set optim.lr=1e-4`` style overrides come last (``load_train_config``), and
+the merged result is saved next to the outputs and in every checkpoint.
+
+Sections: ``data`` (what to read), ``model`` (what to build), ``init`` (its initial
+weights), ``optim`` (AdamW, schedule, precision), ``objective`` (what the run minimises:
+the released deep-supervision BCE plus the synthetic benchmark's training aids, all off
+by default) and ``output`` (where results go). Each section is handed to the part of the
+engine that uses it; no module reads the whole config.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,24 +21,26 @@ from typing import Any
 import yaml
 
 from lgformer.config import LGFormerConfig, build_config
-from lgformer.engine.optim_config import OptimConfig
+from lgformer.engine.config_parsing import (
+    build_dataclass,
+    deep_merge,
+    parse_override,
+    yaml_problem,
+)
 from lgformer.errors import LGFormerError
-
-__all__ = [
-    "DataConfig",
-    "InitConfig",
-    "ModelConfig",
-    "OptimConfig",
-    "OutputConfig",
-    "TrainConfig",
-    "load_train_config",
-    "parse_override",
-    "resolve_config",
-    "shipped_configs",
-]
 
 # The configs that install with the package (``--config <name>``).
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+# Keys that moved into the objective section (the unknown-key error names the new place).
+MOVED_KEYS = {
+    "optim.pos_weight": "objective.pos_weight",
+    "optim.dice_weight": "objective.dice_weight",
+    "optim.category_loss_weight": "objective.category_loss_weight",
+    "optim.category_warmup_steps": "objective.category_warmup_steps",
+    "optim.stage_mask_loss_weight": "objective.stage_mask_loss_weight",
+    "init.gate_std": "objective.gate_std",
+}
+
 # Options no shipped config sets, because they belong to a launch rather than to a
 # recipe: the defaults are right for a full run and a user changes them with --set.
 OPERATIONAL_OPTIONS = (
@@ -48,6 +51,8 @@ OPERATIONAL_OPTIONS = (
     "validate_every",  # validation cadence
     "init.checkpoint",  # fine-tune from an LGFormer checkpoint
     "optim.max_bad_steps",  # how many non-finite losses in a row end a run
+    "data.format",  # auto-detected: REFER files or the Hugging Face parquet copies
+    "data.image_dir",  # where the parquet copies' COCO images are
 )
 
 
@@ -110,11 +115,115 @@ class InitConfig:
     bert: str | None = None
     # A whole LGFormer checkpoint (released or ours) to fine-tune from; applied last.
     checkpoint: str | None = None
-    # Std of a truncated-normal init for the gated-update Linear weights. 0 = the spec's
-    # zero gates. Note: with both Linear weights of a gate at zero its gradient is exactly
-    # zero (a saddle point), so zero gates stay closed for the whole run; 0.02 (the Swin
-    # linear init) lets them learn.
+
+
+@dataclass
+class OptimConfig:
+    """Optimisation: AdamW, four parameter groups, poly schedule per iteration."""
+
+    lr: float = 5e-5
+    weight_decay: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    epochs: int = 40
+    # Total over all processes (released: 2 GPUs x 8); must divide by the world size.
+    batch_size: int = 16
+    poly_power: float = 0.9
+    # Max global gradient norm; None = no clipping (the released recipe).
+    grad_clip: float | None = None
+    # The released models keep BERT's embeddings frozen (in no parameter group).
+    train_bert_embeddings: bool = False
+    # False freezes the whole text encoder (embeddings and layers: requires_grad False,
+    # in no parameter group), e.g. to ship a model that re-reads MiniLM at load time.
+    train_text_encoder: bool = True
+    # torch's fused AdamW kernel (CPU and CUDA): same update, one kernel per step; on a
+    # small CPU model it saves ~0.1 s per step over the default per-tensor loop.
+    fused: bool = False
+    # fp16 (autocast + grad scaler, released), bf16 or fp32. A CPU runs bf16 where it has
+    # native bf16 (AVX512-BF16 / AMX) and fp32 otherwise (fp16 always falls back to fp32).
+    precision: str = "fp16"
+    # Consecutive non-finite losses tolerated (each skips its step) before aborting.
+    max_bad_steps: int = 5
+
+    def validate(self) -> None:
+        """Raises ``LGFormerError`` for a value that would fail deep inside a run (a
+        division by zero after the first step, a PyTorch traceback) or silently misbehave
+        (a negative clip norm flips the gradients)."""
+        if self.precision not in ("fp16", "bf16", "fp32"):
+            raise LGFormerError(
+                f"optim.precision must be fp16, bf16 or fp32, got {self.precision!r}"
+            )
+        if self.batch_size < 1 or self.epochs < 1:
+            raise LGFormerError("optim.batch_size and optim.epochs must be positive")
+        _non_negative(self, "optim", ("lr", "weight_decay", "eps"))
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise LGFormerError(f"optim.betas must be in [0, 1), got {list(self.betas)}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise LGFormerError(
+                f"optim.grad_clip must be > 0 (or null: no clipping), got {self.grad_clip}"
+            )
+        if self.max_bad_steps < 1:
+            raise LGFormerError(f"optim.max_bad_steps must be >= 1, got {self.max_bad_steps}")
+
+
+@dataclass
+class ObjectiveConfig:
+    """What a training step minimises (``engine/objective.py``).
+
+    The released recipe is the deep-supervision BCE alone. The other options are the
+    training aids that let the synthetic benchmark's from-scratch Swin learn on a CPU
+    (notes/SYNTHETIC_EXPERIMENTS.md); each is off by default.
+    """
+
+    # BCEWithLogits positive weight of the deep-supervision loss.
+    pos_weight: float = 1.1
+    # Weight of an added soft Dice term per output; 0 is the released recipe (BCE only).
+    dice_weight: float = 0.0
+    # Weight of a per-pixel category loss (1x1 heads on backbone stages 1-3 and the mask
+    # features label every pixel with the category of the object under it).
+    category_loss_weight: float = 0.0
+    # The first steps train the Swin alone (no words, fusion or decoders) on those
+    # category labels, a vision warm start inside the schedule: the lr stays at its base
+    # value through them and the poly decay spans the rest.
+    category_warmup_steps: int = 0
+    # Weight of a stage-mask loss (1x1 heads on the four fused backbone maps predict the
+    # referred object), referring steps only.
+    stage_mask_loss_weight: float = 0.0
+    # Std of a truncated-normal init for the gated-update Linear weights; 0 = the spec's
+    # zero gates. With both Linear weights of a gate at zero its gradient is exactly zero
+    # (a saddle point), so zero gates stay closed for the whole run; 0.02 (the Swin linear
+    # init) lets them learn.
     gate_std: float = 0.0
+
+    @property
+    def uses_categories(self) -> bool:
+        """Whether the run trains with category labels (loss or vision-only warm start)."""
+        return self.category_loss_weight > 0 or self.category_warmup_steps > 0
+
+    def warming(self, step: int) -> bool:
+        """Whether step ``step`` (0-based) is a vision-only warm-start step: the one place
+        that decides a step's phase (loss, forward, gradient sync, schedule, validation)."""
+        return step < self.category_warmup_steps
+
+    def step_uses_categories(self, warming: bool) -> bool:
+        """Whether a step reads the per-pixel category labels: every warm-start step of a
+        run that has them, a referring step only with ``category_loss_weight``."""
+        return self.uses_categories if warming else self.category_loss_weight > 0
+
+    def validate(self) -> None:
+        """Raises ``LGFormerError`` for a negative (or NaN) weight or step count."""
+        _non_negative(
+            self,
+            "objective",
+            (
+                "pos_weight",
+                "dice_weight",
+                "category_loss_weight",
+                "category_warmup_steps",
+                "stage_mask_loss_weight",
+                "gate_std",
+            ),
+        )
 
 
 @dataclass
@@ -139,6 +248,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     init: InitConfig = field(default_factory=InitConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     # Seeds weights init, data order, sentence draws and dropout; with it a run is repeatable.
     seed: int = 0
@@ -159,12 +269,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Typed config from a nested dict; unknown keys and bad types raise ``LGFormerError``."""
-        cfg = _build(cls, data, "")
+        cfg = build_dataclass(cls, data, "", MOVED_KEYS)
         cfg.validate_values()
         return cfg
 
     def validate_values(self) -> None:
         self.optim.validate()
+        self.objective.validate()
         if self.validate_every < 1:
             raise LGFormerError(f"validate_every must be >= 1, got {self.validate_every}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -173,12 +284,6 @@ class TrainConfig:
             raise LGFormerError(
                 f"data.format must be auto, refer or hf-parquet, got {self.data.format!r}"
             )
-        self._validate_ranges()
-        self.model.build()  # unknown presets and override keys fail now, not mid-launch
-
-    def _validate_ranges(self) -> None:
-        """Numbers that would otherwise fail deep inside a run (a PyTorch traceback, a
-        loader that never starts)."""
         data, output = self.data, self.output
         for key, value, low in (
             ("output.log_every", output.log_every, 1),
@@ -191,6 +296,7 @@ class TrainConfig:
         for key, value in (("max_steps", self.max_steps), ("data.val_limit", data.val_limit)):
             if value is not None and value < 1:
                 raise LGFormerError(f"{key} must be >= 1 (or null: no limit), got {value}")
+        self.model.build()  # unknown presets and override keys fail now, not mid-launch
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
@@ -216,7 +322,7 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] = ())
         except UnicodeDecodeError as err:
             raise LGFormerError(f"{path} is not a text file; give a YAML config") from err
         except yaml.YAMLError as err:
-            raise LGFormerError(f"{path} is not valid YAML: {_yaml_problem(err)}") from err
+            raise LGFormerError(f"{path} is not valid YAML: {yaml_problem(err)}") from err
         if not isinstance(loaded, dict):
             raise LGFormerError(f"{path}: a training config must be a YAML mapping")
         merged = deep_merge(merged, loaded)
@@ -245,116 +351,11 @@ def resolve_config(value: str | Path) -> Path:
     return path
 
 
-def parse_override(item: str) -> dict[str, Any]:
-    """``"optim.lr=1e-4"`` -> ``{"optim": {"lr": 0.0001}}`` (value parsed as YAML)."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
-        raise LGFormerError(f"--set expects key=value, got {item!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as err:
-        raise LGFormerError(
-            f"--set {item}: the value is not valid YAML ({_yaml_problem(err)}); "
-            "quote strings that start with [, {, @ or `"
-        ) from err
-    out: dict[str, Any] = {}
-    node = out
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-    return out
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """What PyYAML found wrong, and where (1-based line and column), on one line."""
-    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    mark = getattr(err, "problem_mark", None)
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
-
-
-def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """A new dict: ``update`` merged into ``base``, recursing into nested dicts."""
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise LGFormerError(f"config section {where or '<root>'!r} must be a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise LGFormerError(
-            f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
-            f"known in this section: {', '.join(sorted(names))}"
-        )
-    kwargs = {}
-    for name, value in data.items():
-        kind = hints[name]
-        if dataclasses.is_dataclass(kind):
-            kwargs[name] = _build(kind, value, f"{where}{name}.")
-        else:
-            kwargs[name] = _coerce(value, kind, where + name)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, kind: Any, key: str) -> Any:
-    """Check/convert one leaf. YAML reads ``5e-5`` as a string, so floats accept numeric text."""
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(kind)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, key)
-            except LGFormerError as err:
-                errors.append(str(err))
-        raise LGFormerError(errors[0])
-    if origin is tuple and typing.get_args(kind)[-1] is Ellipsis:  # tuple[T, ...]
-        if not isinstance(value, (list, tuple)):
-            raise LGFormerError(f"{key}: expected a list, got {value!r}")
-        return tuple(_coerce(v, typing.get_args(kind)[0], key) for v in value)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(typing.get_args(kind)):
-            raise LGFormerError(f"{key}: expected a list of {len(typing.get_args(kind))} values")
-        return tuple(_coerce(v, t, key) for v, t in zip(value, typing.get_args(kind)))
-    if origin is dict or kind is dict:
-        if not isinstance(value, dict):
-            raise LGFormerError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise LGFormerError(f"{key}: expected true/false, got {value!r}")
-    if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise LGFormerError(f"{key}: expected an integer, got {value!r}")
-    if kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise LGFormerError(f"{key}: expected a number, got {value!r}")
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        raise LGFormerError(f"{key}: expected a string, got {value!r}")
-    return value
+def _non_negative(section: Any, name: str, fields: tuple[str, ...]) -> None:
+    for key in fields:
+        value = getattr(section, key)
+        if not value >= 0:  # also true for NaN
+            raise LGFormerError(f"{name}.{key} must be >= 0, got {value}")
 
 
 def _plain(obj: Any) -> Any:

@@ -44,6 +44,39 @@ class RunLogger:
             for tag, value in values.items():
                 self._writer.add_scalar(tag, value, step)
 
+    def window(
+        self,
+        *,
+        step: int,
+        epoch: int,
+        step_in_epoch: int,
+        iters_per_epoch: int,
+        losses: list[float],
+        images: int,
+        elapsed: float,
+        lr: float,
+        grad_scale: float | None,
+    ) -> None:
+        """The periodic training line and its scalars, for the steps since the last one:
+        mean finite loss (``losses``), lr, images/s over ``elapsed`` seconds, the epoch
+        as a fraction and (fp16) the grad scale. ``epoch`` is 0-based."""
+        images_per_s = images / max(elapsed, 1e-9)
+        values = {
+            "train/lr": lr,
+            "train/images_per_s": images_per_s,
+            "train/epoch": epoch + step_in_epoch / iters_per_epoch,
+        }
+        if losses:
+            values["train/loss"] = sum(losses) / len(losses)
+        if grad_scale is not None:
+            values["train/grad_scale"] = grad_scale
+        self.scalars(values, step)
+        loss_text = f"{values['train/loss']:.4f}" if losses else "n/a"
+        self.info(
+            f"step {step} (epoch {epoch + 1}, {step_in_epoch}/{iters_per_epoch}): "
+            f"loss {loss_text}, lr {lr:.3e}, {images_per_s:.1f} img/s"
+        )
+
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()

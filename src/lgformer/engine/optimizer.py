@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lgformer.engine.config import OptimConfig
 from lgformer.errors import LGFormerError
 
 NO_DECAY_KEYWORDS = ("norm", "absolute_pos_embed", "relative_position_bias_table")
@@ -110,6 +111,32 @@ def build_optimizer(
     return torch.optim.AdamW(
         groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None
     )
+
+
+def build_training_optimizer(
+    model: nn.Module, optim: OptimConfig, extra: list[nn.Module] = ()
+) -> torch.optim.AdamW:
+    """``build_optimizer`` as the run's ``optim`` section says, plus one group (base lr and
+    weight decay) per module of ``extra`` (the objective's heads), in that order."""
+    optimizer = build_optimizer(
+        model,
+        lr=optim.lr,
+        weight_decay=optim.weight_decay,
+        betas=optim.betas,
+        eps=optim.eps,
+        train_bert_embeddings=optim.train_bert_embeddings,
+        train_text_encoder=optim.train_text_encoder,
+        fused=optim.fused,
+    )
+    for module in extra:
+        optimizer.add_param_group(
+            {
+                "params": list(module.parameters()),
+                "lr": optim.lr,
+                "weight_decay": optim.weight_decay,
+            }
+        )
+    return optimizer
 
 
 def load_optimizer_state(

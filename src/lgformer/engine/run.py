@@ -1,16 +1,25 @@
-"""One training run, start to finish, in this process (one of many under torchrun)."""
+"""One training run, start to finish, in this process (one of many under torchrun):
+the model with its initial weights, the datasets, resuming, the trainer."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from lgformer.engine.build import build_datasets, build_model
+from lgformer.distributed import (
+    broadcast_object,
+    env_process_info,
+    init_distributed,
+    leave_process_group,
+    select_device,
+)
 from lgformer.engine.checkpoint import (
     BEST,
+    DIVERGED,
     LAST,
     REPLACED,
     find_resume_checkpoint,
@@ -19,16 +28,11 @@ from lgformer.engine.checkpoint import (
 )
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.cpu_allocator import retain_freed_memory
-from lgformer.engine.distributed import (
-    broadcast_object,
-    cleanup_distributed,
-    env_dist_info,
-    init_distributed,
-    select_device,
-)
+from lgformer.engine.data import build_datasets
 from lgformer.engine.rng import seed_everything
 from lgformer.engine.stop_signals import TrainingInterrupted
-from lgformer.engine.trainer import DIVERGED, Trainer
+from lgformer.engine.trainer import Trainer
+from lgformer.model import LGFormer, build_lgformer
 
 DatasetsFactory = Callable[
     [TrainConfig, int], tuple[Dataset, Dataset | None, Callable[[list[Any]], Any] | None]
@@ -58,11 +62,10 @@ def run_training(
     Raises:
         TrainingInterrupted: SIGINT/SIGTERM stopped the run after a step saved to last.pt.
     """
-    info = env_dist_info()
-    device = select_device(cfg.device, info)
+    device = select_device(cfg.device, env_process_info())
     if device.type == "cpu":
         retain_freed_memory()  # faster CPU steps (see lgformer.engine.cpu_allocator)
-    init_distributed(info, device)
+    info = init_distributed(device)
     finished = False
     try:
         log = print if info.is_main else _silent
@@ -92,7 +95,43 @@ def run_training(
         finished = True
         return trainer
     finally:
-        cleanup_distributed(wait_for_peers=finished)
+        leave_process_group(wait_for_peers=finished)
+
+
+def build_model(
+    cfg: TrainConfig, *, load_pretrained: bool = True, log: Callable[[str], None] = print
+) -> LGFormer:
+    """``build_lgformer`` from ``cfg.model`` (gates initialised as ``cfg.objective`` says),
+    then the ``cfg.init`` weights in order: Swin ImageNet, BERT, a whole LGFormer
+    checkpoint (fine-tuning, overrides both).
+
+    ``load_pretrained=False`` skips the files (a resumed run loads everything anyway).
+    """
+    with warnings.catch_warnings():
+        # transformers' notes about randomly initialised BERT weights are expected here.
+        warnings.simplefilter("ignore")
+        model = build_lgformer(cfg.model.build())
+    if cfg.objective.gate_std > 0:
+        model.backbone.reset_gates(cfg.objective.gate_std)
+    if not load_pretrained:
+        return model
+    init = cfg.init
+    if init.swin:
+        from lgformer.checkpoints.imagenet import load_swin_imagenet
+
+        report = load_swin_imagenet(model.backbone, init.swin)
+        log(report.summary(f"Swin ImageNet weights {init.swin}"))
+    if init.bert:
+        from lgformer.checkpoints.bert import load_bert_weights
+
+        report = load_bert_weights(model.text_encoder, init.bert)
+        log(report.summary(f"BERT weights {init.bert}"))
+    if init.checkpoint:
+        from lgformer.checkpoints import load_checkpoint_into
+
+        load_checkpoint_into(model, init.checkpoint)
+        log(f"LGFormer weights {init.checkpoint}: all tensors loaded")
+    return model
 
 
 def _set_aside_previous_run(out_dir: Path, log: Callable[[str], None]) -> None:

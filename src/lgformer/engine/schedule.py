@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from lgformer.engine.optim_config import OptimConfig
+from lgformer.engine.config import OptimConfig
 from lgformer.errors import LGFormerError
 
 
@@ -97,17 +97,15 @@ class PolySchedule:
 
 
 def build_schedule(
-    optimizer: torch.optim.Optimizer, optim: OptimConfig, iters_per_epoch: int
+    optimizer: torch.optim.Optimizer, optim: OptimConfig, iters_per_epoch: int, *, hold: int = 0
 ) -> PolySchedule:
     """The run's schedule: ``optim.epochs`` epochs of ``iters_per_epoch`` steps, the first
-    ``category_warmup_steps`` held at the base lr. Raises ``LGFormerError`` when the warm
-    start leaves no referring steps."""
+    ``hold`` (the objective's vision-only warm start) at the base lr. Raises
+    ``LGFormerError`` when the warm start leaves no referring steps."""
     total_steps = iters_per_epoch * optim.epochs
-    if optim.category_warmup_steps >= total_steps:
+    if hold >= total_steps:
         raise LGFormerError(
-            f"optim.category_warmup_steps={optim.category_warmup_steps} leaves no full referring "
-            f"steps: the run has {total_steps} steps in all"
+            f"objective.category_warmup_steps={hold} leaves no full referring steps: the run "
+            f"has {total_steps} steps in all"
         )
-    return PolySchedule(
-        optimizer, total_steps, power=optim.poly_power, hold=optim.category_warmup_steps
-    )
+    return PolySchedule(optimizer, total_steps, power=optim.poly_power, hold=hold)

@@ -15,6 +15,9 @@ import time
 from types import FrameType
 from typing import Any
 
+import torch
+
+from lgformer.distributed import all_reduce_max
 from lgformer.engine.checkpoint import LAST
 
 
@@ -83,6 +86,15 @@ class StopSignals:
         previous, self._previous = self._previous, {}
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+    def agreed(self, collective: bool, device: torch.device) -> int:
+        """The signal this process or, with ``collective``, any process of the job got
+        (0: none). Collective means a one-element all-reduce: every process calls it at
+        the same points (after each step and at epoch starts) and all get one answer."""
+        if not collective:
+            return self.received
+        flag = torch.full((1,), self.received, dtype=torch.int64, device=device)
+        return int(all_reduce_max(flag).item())
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if os.getpid() != self._pid:  # a forked loader worker

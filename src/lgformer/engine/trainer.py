@@ -10,6 +10,11 @@ Stopping: the first SIGINT (Ctrl-C) or SIGTERM finishes the current step, writes
 last.pt at that exact position and raises ``TrainingInterrupted``; a second one
 (seconds later) aborts at once. Under DDP the processes agree on the stop after
 every step (one all-reduce of a flag), so that all of them stop at the same step.
+
+One step: ``train_step`` asks the objective (``objective.py``) which phase the step is
+in, runs its forward (the LGFormer and the aids' heads, DDP-wrapped) under autocast,
+takes its loss (``loss.py``), and steps AdamW (``optimizer.py``) and the poly schedule
+(``schedule.py``). Validation runs the evaluator's loop (``lgformer.evaluation.loop``).
 """
 
 from __future__ import annotations
@@ -27,41 +32,41 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from lgformer.engine.auxiliary_heads import AuxiliaryHeads
-from lgformer.engine.checkpoint import (
-    BEST,
-    LAST,
-    remove_stale_temporaries,
-)
-from lgformer.engine.config import TrainConfig
-from lgformer.engine.distributed import (
-    DistInfo,
-    all_reduce_max,
+from lgformer.distributed import (
+    ProcessInfo,
+    all_gather_objects,
     all_reduce_sum,
     average_gradients,
     local_gradients,
     wrap_ddp,
 )
+from lgformer.engine.checkpoint import (
+    BEST,
+    DIVERGED,
+    LAST,
+    check_resumable,
+    load_checkpoint,
+    remove_stale_temporaries,
+    write_checkpoint,
+)
+from lgformer.engine.config import TrainConfig
+from lgformer.engine.data import ResumableSampler, TrainingDataLoader, epoch_loader
 from lgformer.engine.logger import RunLogger
-from lgformer.engine.optimizer import build_optimizer
-from lgformer.engine.precision import resolve_precision
-from lgformer.engine.sampler import ResumableSampler
+from lgformer.engine.objective import Objective
+from lgformer.engine.optimizer import build_training_optimizer, load_optimizer_state
+from lgformer.engine.precision import Precision, resolve_precision
+from lgformer.engine.rng import get_rng_state, restore_process_rng
 from lgformer.engine.schedule import build_schedule
 from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted
-from lgformer.engine.trainer_checkpoints import TrainerCheckpoints
-from lgformer.engine.trainer_reporting import TrainerReporting
-from lgformer.engine.training_loader import TrainingDataLoader
-from lgformer.engine.training_model import TrainingModel
 from lgformer.errors import LGFormerError
-
-DIVERGED = "diverged.pt"
+from lgformer.evaluation.loop import count_dataset
 
 
 class TrainingDivergedError(LGFormerError):
     """The loss stayed NaN/inf for ``optim.max_bad_steps`` steps in a row."""
 
 
-class Trainer(TrainerCheckpoints, TrainerReporting):
+class Trainer:
     """Trains ``model`` on ``train_set`` as ``cfg`` says.
 
     Args:
@@ -84,7 +89,7 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         train_set: Dataset,
         val_set: Dataset | None,
         *,
-        info: DistInfo,
+        info: ProcessInfo,
         device: torch.device,
         collate_fn: Any = None,
     ) -> None:
@@ -117,35 +122,27 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         if cfg.model.grad_checkpointing:
             model.set_grad_checkpointing(True)
         self.model = model
-        self.heads = AuxiliaryHeads.build(cfg.optim, model, train_set, device)
-        self.optimizer = build_optimizer(
+        categories = getattr(train_set, "categories", None)
+        self.objective = Objective(
             model,
-            lr=cfg.optim.lr,
-            weight_decay=cfg.optim.weight_decay,
-            betas=cfg.optim.betas,
-            eps=cfg.optim.eps,
-            train_bert_embeddings=cfg.optim.train_bert_embeddings,
-            train_text_encoder=cfg.optim.train_text_encoder,
-            fused=cfg.optim.fused,
-        )
-        for heads in self.heads.present():
-            self.optimizer.add_param_group(
-                {
-                    "params": list(heads.parameters()),
-                    "lr": cfg.optim.lr,
-                    "weight_decay": cfg.optim.weight_decay,
-                }
-            )
-        training_model = TrainingModel(model, self.heads.category, self.heads.stage)
-        warm_only = {id(p) for p in self.heads.warm_start_only_parameters(cfg.optim)}
+            cfg.objective,
+            num_categories=None if categories is None else categories.num_labels,
+        ).to(device)
+        self.optimizer = build_training_optimizer(model, cfg.optim, self.objective.heads())
+        warm_only = {id(p) for p in self.objective.warm_start_only_parameters()}
         self.train_model = wrap_ddp(
-            training_model,
+            self.objective,
             info,
             device,
-            ignore=tuple(n for n, p in training_model.named_parameters() if id(p) in warm_only),
+            ignore=tuple(n for n, p in self.objective.named_parameters() if id(p) in warm_only),
         )
         self.clip_params = [p for p in self.train_model.parameters() if p.requires_grad]
-        self.scheduler = build_schedule(self.optimizer, cfg.optim, self.iters_per_epoch)
+        self.scheduler = build_schedule(
+            self.optimizer,
+            cfg.optim,
+            self.iters_per_epoch,
+            hold=cfg.objective.category_warmup_steps,
+        )
         self.scaler = self.precision.make_scaler()
 
         # Progress: the next batch to run is batch `step_in_epoch` of epoch `epoch`.
@@ -186,9 +183,10 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 f"batch {cfg.optim.batch_size} ({self.info.world_size} x {self.batch_size}), "
                 f"{self.precision.name} on {self.device}; output {self.out_dir}"
             )
-            if cfg.optim.category_warmup_steps:
+            if cfg.objective.category_warmup_steps:
                 self.logger.info(
-                    f"steps 1-{cfg.optim.category_warmup_steps}: vision-only category warm start"
+                    f"steps 1-{cfg.objective.category_warmup_steps}: vision-only category "
+                    "warm start"
                 )
         try:
             with self._signals:
@@ -210,9 +208,9 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 if self._saved_at != self.step:
                     self.save(LAST)
                 break
-            # Epochs still inside the vision-only warm start have no trained decoders to
-            # validate.
-            warm = self.step <= cfg.optim.category_warmup_steps
+            # Epochs that end inside the vision-only warm start have no trained decoders
+            # to validate.
+            warm = self.objective.warming(self.step - 1)
             last = self.epoch + 1 == cfg.optim.epochs
             due = (self.epoch + 1) % cfg.validate_every == 0 or last
             if cfg.validate and self.val_set is not None and not warm and due:
@@ -240,12 +238,8 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         process calls it at the same points, after each step and at epoch starts, and
         all get the same answer. One process just reads its flag.
         """
-        received = self._signals.received
-        if self.info.enabled:
-            flag = torch.full((1,), received, dtype=torch.int64, device=self.device)
-            received = int(all_reduce_max(flag).item())
-        self.stop_signal = received
-        return bool(received)
+        self.stop_signal = self._signals.agreed(self.info.enabled, self.device)
+        return bool(self.stop_signal)
 
     def _interrupted(self) -> None:
         """Logs where a signal stopped the run (already saved) and raises."""
@@ -274,21 +268,16 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         """Runs the rest of the current epoch; False if ``max_steps`` or a signal stopped
         it (a signal can stop it after its last step, before validation)."""
         cfg = self.cfg
-        self.sampler.set_epoch(self.epoch, consumed=self.step_in_epoch * self.batch_size)
-        if hasattr(self.train_set, "set_epoch"):
-            self.train_set.set_epoch(self.epoch)
-        # Its own generator: creating the iterator must not draw from the global RNG.
-        loader_gen = torch.Generator()
-        loader_gen.manual_seed(cfg.seed * 1_000_003 + self.epoch)
-        loader = TrainingDataLoader(
+        loader = epoch_loader(
             self.train_set,
+            self.sampler,
+            epoch=self.epoch,
+            consumed=self.step_in_epoch * self.batch_size,
             batch_size=self.batch_size,
-            sampler=self.sampler,
+            seed=cfg.seed,
             num_workers=cfg.data.num_workers,
             collate_fn=self.collate_fn,
             pin_memory=self.device.type == "cuda",
-            drop_last=True,
-            generator=loader_gen,
         )
         self.train_model.train()
         bar = tqdm(
@@ -334,18 +323,16 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         token_ids = batch["token_ids"].to(self.device, non_blocking=True)  # (B, L)
         attention_mask = batch["attention_mask"].to(self.device, non_blocking=True)  # (B, L)
         target = batch["target"].to(self.device, non_blocking=True)  # (B, S, S)
-        optim = self.cfg.optim
-        warming = self.step < optim.category_warmup_steps
+        warming = self.objective.warming(self.step)
         categories = None  # (B, S, S) int64, only for the steps that use them
-        if optim.step_uses_categories(warming):
+        if self.cfg.objective.step_uses_categories(warming):
             categories = batch["categories"].to(self.device, non_blocking=True)
 
         # Vision-only steps use part of the model: they all-reduce its gradients themselves
         # (average_gradients) instead of DDP's buckets full of zeros.
-        partial = warming
 
         def sync() -> contextlib.AbstractContextManager:
-            return local_gradients(self.train_model) if partial else contextlib.nullcontext()
+            return local_gradients(self.train_model) if warming else contextlib.nullcontext()
 
         with sync(), self.precision.autocast():
             out = self.train_model(
@@ -356,7 +343,7 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 target,  # read only by stage-mask heads, which exist only when weighted
                 visual_only=warming,
             )
-        loss = out.total_loss(target, optim)
+        loss = self.objective.loss(out, target)
         # Every process must agree to skip, or DDP's gradient all-reduce would hang.
         mean_loss = all_reduce_sum(loss.detach().clone()) / self.info.world_size
         value = float(mean_loss)
@@ -367,7 +354,7 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
         self.bad_steps = 0
         with sync():
             self.scaler.scale(loss).backward()
-        if partial:
+        if warming:
             average_gradients(self.clip_params)
         if self.cfg.optim.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
@@ -413,3 +400,158 @@ class Trainer(TrainerCheckpoints, TrainerReporting):
                 f"(last at {where}). The state is saved in {path}; {relaunch}. "
                 "Try a lower optim.lr, optim.grad_clip=1.0 or optim.precision=bf16."
             )
+
+    # ------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        """The checkpoint dict (without RNG states, which need every process)."""
+        return {
+            "model": self.model.state_dict(),
+            "model_config": self.model.config.to_dict(),
+            "config": self.cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "step": self.step,
+            "sampler": {
+                "seed": self.sampler.seed,
+                "epoch": self.epoch,
+                "consumed": self.step_in_epoch * self.batch_size,
+                "world_size": self.info.world_size,
+                "num_samples": self.sampler.num_samples,
+            },
+            "best_iou": self.best_iou,
+            "metrics": dict(self.metrics),
+            "bad_steps": self.bad_steps,
+            **self.objective.head_state_dicts(),
+        }
+
+    def save(self, name: str, *, best: bool = False) -> Path:
+        """Writes ``<output>/<name>`` (and a copy as best.pt). Call on every process."""
+        rng = all_gather_objects(get_rng_state())
+        self._saved_at = self.step
+        if self.info.is_main:
+            write_checkpoint({**self.state(), "rng": rng}, self.out_dir, name, best=best)
+            if best:
+                self.logger.info(f"new best overall IoU {self.best_iou:.2f}: saved {BEST}")
+        return self.out_dir / name
+
+    def resume(self, path: str | Path) -> None:
+        """Restores everything ``save`` wrote; the next ``fit`` continues exactly. The
+        optimizer's hyperparameters (lr, weight decay, betas, eps) are this run's config's;
+        a checkpoint of another model, data or batch size is refused."""
+        ckpt = load_checkpoint(path)
+        changes = check_resumable(
+            ckpt,
+            path,
+            model_config=self.model.config.to_dict(),
+            cfg=self.cfg,
+            num_samples=self.sampler.num_samples,
+        )
+        self.model.load_state_dict(ckpt["model"])
+        self.objective.load_heads(ckpt, path)
+        load_optimizer_state(self.optimizer, ckpt["optimizer"], path)
+        if ckpt.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.epoch = int(ckpt["epoch"])
+        self.step_in_epoch = int(ckpt["step_in_epoch"])
+        self.step = int(ckpt["step"])
+        self.logger.resume_at(self.step + 1)
+        self.best_iou = float(ckpt.get("best_iou", -math.inf))
+        self.metrics = dict(ckpt.get("metrics", {}))
+        self.bad_steps = int(ckpt.get("bad_steps", 0))
+        sampler = ckpt.get("sampler", {})
+        if sampler.get("seed", self.cfg.seed) != self.cfg.seed:
+            warnings.warn("seed changed on resume: the data order differs", stacklevel=2)
+        restore_process_rng(ckpt.get("rng") or [], self.info.rank, self.info.world_size, str(path))
+        self.logger.info(
+            f"resumed from {path}: epoch {self.epoch + 1}, batch {self.step_in_epoch}/"
+            f"{self.iters_per_epoch}, step {self.step}"
+        )
+        if changes:
+            self.logger.info(
+                "config changed since that checkpoint (this run's values apply): "
+                + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
+            )
+
+    # ------------------------------------------------------------ reporting
+    def _validate(self) -> None:
+        """Validates on the whole val set (every process its shard), logs the metrics."""
+        assert self.val_set is not None
+        self.metrics = validate(
+            self.model,
+            self.val_set,
+            batch_size=self.batch_size,
+            device=self.device,
+            precision=self.precision,
+            info=self.info,
+            num_workers=self.cfg.data.num_workers,
+            collate_fn=self.collate_fn,
+            progress=self.info.is_main and self.cfg.output.progress,
+        )
+        self.logger.scalars({f"val/{k}": v for k, v in self.metrics.items()}, self.step)
+        self.logger.info(
+            f"epoch {self.epoch + 1} validation: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
+        )
+
+    def _is_new_best(self) -> bool:
+        """Whether the last validation beat the best overall IoU so far (and records it)."""
+        iou = self.metrics.get("overall_iou")
+        if iou is None or iou <= self.best_iou:
+            return False
+        self.best_iou = iou
+        return True
+
+    def _log_window(self, losses: list[float], steps: int, elapsed: float) -> None:
+        """One log line (and TensorBoard scalars) for the last ``steps`` steps."""
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
+        self.logger.window(
+            step=self.step,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            iters_per_epoch=self.iters_per_epoch,
+            losses=losses,
+            images=steps * self.cfg.optim.batch_size,
+            elapsed=elapsed,
+            lr=self.scheduler.get_last_lr()[0],
+            grad_scale=scale,
+        )
+
+
+def validate(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    device: torch.device,
+    precision: Precision,
+    info: ProcessInfo,
+    num_workers: int = 0,
+    collate_fn: Any = None,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Metrics in percent (``overall_iou``, ``mean_iou``, ``precision@0.5`` ... ``@0.9``)
+    of ``model`` (bare, not DDP-wrapped; evaluated in eval mode, its mode restored) on
+    ``dataset`` (items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,) and
+    ``target`` (S, S) 0/1), through the evaluator's loop: every process counts its shard
+    and gets the exact counts of the whole split (identical to a single process)."""
+    metrics = count_dataset(
+        model,
+        dataset,
+        batch_size=batch_size,
+        process=info,
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        device=device,
+        autocast=precision.autocast,
+        progress=progress,
+        desc="validate",
+        leave=False,
+        loader_class=TrainingDataLoader,  # a stop signal is the trainer's to handle
+    ).compute()
+    out = {"overall_iou": metrics.overall_iou, "mean_iou": metrics.mean_iou}
+    out.update({f"precision@{k:g}": v for k, v in metrics.precision.items()})
+    return out

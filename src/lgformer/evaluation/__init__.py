@@ -1,13 +1,8 @@
 """The paper's metrics and a fast, multi-process evaluation loop."""
 
+from lgformer.distributed import ProcessInfo, init_distributed, shutdown_distributed
 from lgformer.evaluation.accumulator import IoUAccumulator
-from lgformer.evaluation.distributed import (
-    ProcessInfo,
-    ShardSampler,
-    init_distributed,
-    shard_bounds,
-    shutdown_distributed,
-)
+from lgformer.evaluation.distributed import ShardSampler, shard_bounds
 from lgformer.evaluation.evaluator import RESOLUTIONS, EvaluationResult, evaluate
 from lgformer.evaluation.metrics import (
     THRESHOLDS,

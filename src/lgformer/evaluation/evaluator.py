@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from lgformer.data.datasets import ReferEvalDataset, collate_shared_images
-from lgformer.evaluation.distributed import ProcessInfo
-from lgformer.evaluation.loop import RESOLUTIONS, count_ious, shard_loader
+from lgformer.distributed import ProcessInfo
+from lgformer.evaluation.loop import RESOLUTIONS, count_dataset
 from lgformer.evaluation.metrics import SegmentationMetrics, per_sample_iou
 
 
@@ -73,24 +72,18 @@ def evaluate(
         raise ValueError("resolution='original' needs ReferEvalDataset(..., keep_original=True)")
     process = process or ProcessInfo()
     device = torch.device(device)
-    loader = shard_loader(
+    acc = count_dataset(
+        model,
         dataset,
         batch_size=batch_size,
-        rank=process.rank,
-        world_size=process.world_size,
+        process=process,
         num_workers=num_workers,
         collate_fn=collate_shared_images,
         device=device,
-    )
-    bar = tqdm(
-        total=len(loader.sampler),
-        unit="sample",
+        resolution=resolution,
+        progress=progress,
         desc=f"evaluating ({resolution} resolution)",
-        disable=not (progress and process.is_main),
-        dynamic_ncols=True,
     )
-    with bar:
-        acc = count_ious(model, loader, device=device, resolution=resolution, bar=bar)
     indices, inter, union = acc.records()
     if len(indices) != len(dataset):
         raise RuntimeError(f"evaluated {len(indices)} of {len(dataset)} samples")

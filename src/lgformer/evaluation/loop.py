@@ -1,7 +1,8 @@
 """The one loop that turns a model and a sharded loader into per-sample pixel counts.
 
-Shared by ``lgformer evaluate`` (``evaluate``) and validation during training
-(``lgformer.engine.validate``).
+``count_dataset`` is the whole evaluation of one dataset (this process's shard, a
+progress bar, ``count_ious``), shared by ``lgformer evaluate`` (``evaluate``) and
+validation during training (``lgformer.engine.trainer.validate``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from lgformer.distributed import ProcessInfo
 from lgformer.evaluation.accumulator import IoUAccumulator
 from lgformer.evaluation.distributed import ShardSampler
 from lgformer.evaluation.metrics import intersection_union, predict_foreground
@@ -74,6 +76,49 @@ def model_images(
     if takes_image_index(model):
         return image, {"image_index": index}
     return image.index_select(0, index), {}
+
+
+def count_dataset(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    process: ProcessInfo,
+    num_workers: int,
+    collate_fn: Callable | None,
+    device: torch.device,
+    resolution: str = "input",
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    progress: bool = False,
+    desc: str = "evaluating",
+    leave: bool = True,
+    loader_class: type[DataLoader] = DataLoader,
+) -> IoUAccumulator:
+    """``count_ious`` over this process's shard of ``dataset`` (``shard_loader``), with a
+    progress bar (``desc``, kept when done with ``leave``) on the main process when
+    ``progress``; every process gets the counts of the whole dataset."""
+    loader = shard_loader(
+        dataset,
+        batch_size=batch_size,
+        rank=process.rank,
+        world_size=process.world_size,
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        device=device,
+        loader_class=loader_class,
+    )
+    bar = tqdm(
+        total=len(loader.sampler),
+        unit="sample",
+        desc=desc,
+        disable=not (progress and process.is_main),
+        dynamic_ncols=True,
+        leave=leave,
+    )
+    with bar:
+        return count_ious(
+            model, loader, device=device, resolution=resolution, autocast=autocast, bar=bar
+        )
 
 
 def batch_counts(

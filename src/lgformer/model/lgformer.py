@@ -161,6 +161,9 @@ class LGFormer(
             max_words=max_words,
             weight=self.backbone.patch_embed.proj.weight,
             image_index=image_index,
+            # The id-range check reads values back (a device sync); a training step's ids
+            # come from the tokenizer, so it runs only outside training mode.
+            check_values=not self.training,
         )
         words = self.text_encoder(input_ids=token_ids, attention_mask=attention_mask)
         lang = words.last_hidden_state.transpose(1, 2)  # (B, D, L)
@@ -320,13 +323,16 @@ def check_inputs(
     max_words: int,
     weight: torch.Tensor,
     image_index: torch.Tensor | None = None,
+    check_values: bool = True,
 ) -> None:
     """Raises a clear error for inputs the layers would reject deep inside, or misread.
 
     image (B, 3, H, W) floating point (``weight``'s dtype unless autocast is on), or
     (K, 3, H, W) with ``image_index`` (B,) int64 in [0, K);
     token_ids (B, L) long/int in [0, vocab_size), 1 <= L <= max_words;
-    attention_mask (B, L) of 0/1 (any dtype); all on ``weight``'s device.
+    attention_mask (B, L) of 0/1 (any dtype); all on ``weight``'s device. Shapes, dtypes
+    and devices cost nothing to check; ``check_values`` also checks the id range and the
+    mask's values, which needs one device sync.
     """
     for name, t in (("image", image), ("token_ids", token_ids), ("attention_mask", attention_mask)):
         if not isinstance(t, torch.Tensor):
@@ -339,7 +345,8 @@ def check_inputs(
         _check_image_index(image_index, batch, weight.device)
         batch = image_index.shape[0]
     _check_words(token_ids, attention_mask, batch, max_words)
-    if not torch.compiler.is_exporting():  # an exported graph (ONNX) has no values to check
+    # An exported graph (ONNX) has no values to check.
+    if check_values and not torch.compiler.is_exporting():
         _check_word_values(token_ids, attention_mask, vocab_size)
 
 

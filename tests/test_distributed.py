@@ -8,11 +8,9 @@ an error the peers may never arrive, so waiting for them would hang.
 import pytest
 import torch.distributed as dist
 
+from lgformer.distributed import ProcessInfo, leave_process_group, shutdown_distributed
 from lgformer.engine import run as run_module
-from lgformer.engine.distributed import cleanup_distributed
-from lgformer.evaluation import ProcessInfo, shutdown_distributed
-
-from .tiny_data import squares_factory, tiny_config
+from tests.engine.tiny_data import squares_factory, tiny_config
 
 
 @pytest.fixture
@@ -26,10 +24,10 @@ def group_calls(monkeypatch) -> list[str]:
 
 
 def test_training_teardown_waits_for_peers_only_when_asked(group_calls):
-    cleanup_distributed(wait_for_peers=True)
+    leave_process_group(wait_for_peers=True)
     assert group_calls == ["barrier", "destroy"]
     group_calls.clear()
-    cleanup_distributed()
+    leave_process_group(wait_for_peers=False)
     assert group_calls == ["destroy"]
 
 
@@ -49,7 +47,7 @@ def test_a_real_one_process_group_is_left_cleanly(tmp_path):
     dist.init_process_group(
         "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
     )
-    cleanup_distributed(wait_for_peers=True)
+    leave_process_group(wait_for_peers=True)
     assert not dist.is_initialized()
 
 
@@ -57,7 +55,7 @@ def test_a_real_one_process_group_is_left_cleanly(tmp_path):
 def test_run_training_waits_for_peers_only_after_a_normal_end(tmp_path, monkeypatch, fails):
     seen: list[bool] = []
     monkeypatch.setattr(
-        run_module, "cleanup_distributed", lambda *, wait_for_peers: seen.append(wait_for_peers)
+        run_module, "leave_process_group", lambda *, wait_for_peers: seen.append(wait_for_peers)
     )
     cfg = tiny_config(tmp_path, "optim.epochs=1", "validate=false")
     factory = squares_factory(n_train=4, size=32)

@@ -1,39 +1,41 @@
-"""Which auxiliary heads a run builds, how its checkpoints name them, and which of them
-stay out of DDP (the training runs with them are in test_*_loss.py)."""
+"""The objective: which heads a run builds, how its checkpoints name them, which of them
+stay out of DDP, and which steps read the category labels (the training runs with the
+heads are in test_category_loss.py and test_stage_mask_loss.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lgformer.engine.auxiliary_heads import AuxiliaryHeads
-from lgformer.engine.optim_config import OptimConfig
+from lgformer.engine.config import ObjectiveConfig
+from lgformer.engine.objective import Objective
 from lgformer.errors import LGFormerError
 
 from .tiny_data import SquaresDataset
 
-CPU = torch.device("cpu")
 
-
-def _build(tiny_model, dataset, **optim) -> AuxiliaryHeads:
-    return AuxiliaryHeads.build(OptimConfig(**optim), tiny_model, dataset, CPU)
+def _build(tiny_model, dataset, **options) -> Objective:
+    categories = getattr(dataset, "categories", None)
+    num = None if categories is None else categories.num_labels
+    return Objective(tiny_model, ObjectiveConfig(**options), num_categories=num)
 
 
 def test_no_option_no_heads(tiny_model) -> None:
     heads = _build(tiny_model, SquaresDataset(2))
-    assert heads.present() == []
-    assert heads.state_dicts() == {"category_heads": None, "stage_heads": None}
-    assert heads.warm_start_only_parameters(OptimConfig()) == []
+    assert heads.heads() == []
+    assert heads.head_state_dicts() == {"category_heads": None, "stage_heads": None}
+    assert heads.warm_start_only_parameters() == []
 
 
 def test_each_option_builds_its_heads_under_its_checkpoint_key(tiny_model) -> None:
     data = SquaresDataset(2, categories=True)
     heads = _build(tiny_model, data, category_loss_weight=1.0, stage_mask_loss_weight=1.0)
-    assert len(heads.present()) == 2
-    states = heads.state_dicts()
+    assert len(heads.heads()) == 2
+    states = heads.head_state_dicts()
     assert len(states["category_heads"]) == 2 * 4  # stages 1-3 and the mask features
     assert len(states["stage_heads"]) == 2 * 4  # the four fused backbone maps
-    assert heads.category is not None and heads.category.num_labels == data.categories.num_labels
+    assert heads.category_heads is not None
+    assert heads.category_heads.num_labels == data.categories.num_labels
 
 
 @pytest.mark.parametrize(
@@ -50,31 +52,28 @@ def test_an_option_without_its_labels_is_refused(tiny_model, optim, message) -> 
 
 def test_heads_the_referring_steps_never_use_are_warm_start_only(tiny_model) -> None:
     data = SquaresDataset(2, categories=True)
-    warm_only = {"category_warmup_steps": 4}
-    optim = OptimConfig(**warm_only)
-    heads = AuxiliaryHeads.build(optim, tiny_model, data, CPU)
-    expected = list(heads.category.parameters())
-    assert heads.warm_start_only_parameters(optim) == expected
+    heads = _build(tiny_model, data, category_warmup_steps=4)
+    expected = list(heads.category_heads.parameters())
+    assert heads.warm_start_only_parameters() == expected
     # Used in the referring steps as well: DDP synchronises them.
-    both = OptimConfig(**warm_only, category_loss_weight=1.0)
-    heads = AuxiliaryHeads.build(both, tiny_model, data, CPU)
-    assert heads.warm_start_only_parameters(both) == []
+    heads = _build(tiny_model, data, category_warmup_steps=4, category_loss_weight=1.0)
+    assert heads.warm_start_only_parameters() == []
 
 
 def test_load_restores_the_heads_and_refuses_a_checkpoint_without_them(tiny_model) -> None:
     data = SquaresDataset(2, categories=True)
     saved = _build(tiny_model, data, category_loss_weight=1.0, stage_mask_loss_weight=1.0)
     loaded = _build(tiny_model, data, category_loss_weight=1.0, stage_mask_loss_weight=1.0)
-    for p in loaded.stage.parameters():
+    for p in loaded.stage_heads.parameters():
         torch.nn.init.constant_(p, 0.5)
-    loaded.load(saved.state_dicts(), "last.pt")
-    for key, state in saved.state_dicts().items():
+    loaded.load_heads(saved.head_state_dicts(), "last.pt")
+    for key, state in saved.head_state_dicts().items():
         if state is not None:
-            after = loaded.state_dicts()[key]
+            after = loaded.head_state_dicts()[key]
             assert all(torch.equal(state[name], after[name]) for name in state)
-    plain = _build(tiny_model, data).state_dicts()
+    plain = _build(tiny_model, data).head_state_dicts()
     with pytest.raises(LGFormerError, match="last.pt was trained without the category heads"):
-        loaded.load(plain, "last.pt")
+        loaded.load_heads(plain, "last.pt")
 
 
 @pytest.mark.parametrize(
@@ -88,6 +87,12 @@ def test_load_restores_the_heads_and_refuses_a_checkpoint_without_them(tiny_mode
 def test_which_steps_read_the_category_labels(optim: dict, warm: bool, referring: bool) -> None:
     """Categories read by a warm-start and by a referring step: the same answers decide
     which heads DDP leaves to the warm start."""
-    config = OptimConfig(**optim)
+    config = ObjectiveConfig(**optim)
     assert config.step_uses_categories(True) == warm
     assert config.step_uses_categories(False) == referring
+
+
+def test_the_warm_start_is_the_first_steps_and_decides_the_phase() -> None:
+    config = ObjectiveConfig(category_warmup_steps=3)
+    assert [config.warming(step) for step in range(5)] == [True, True, True, False, False]
+    assert not ObjectiveConfig().warming(0)

@@ -1,8 +1,11 @@
-"""One process or many: read torchrun's environment, set up the process group.
+"""One process or many, for training and evaluation alike.
 
-``torchrun`` (and any launcher that sets ``RANK``, ``WORLD_SIZE`` and
-``LOCAL_RANK``) starts one process per device; without those variables the
-run is a single process and every helper here is a no-op.
+``torchrun`` (and any launcher that sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``)
+starts one process per device; without those variables the job is a single process and
+every helper here is a no-op. ``init_distributed`` joins the process group (NCCL on GPU,
+gloo on CPU) and ``shutdown_distributed`` leaves it; the collectives below are the few
+the trainer and the evaluator need, and ``wrap_ddp`` / ``local_gradients`` /
+``average_gradients`` are the training side's DDP plumbing.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import contextlib
 import datetime
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -19,16 +22,17 @@ import torch.distributed as dist
 from torch import nn
 
 from lgformer.errors import LGFormerError
-from lgformer.evaluation.distributed import leave_process_group
 
 
 @dataclass(frozen=True)
-class DistInfo:
-    """This process's place in the run."""
+class ProcessInfo:
+    """This process's place in the job (rank 0 of 1 without torchrun)."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    # True when init_distributed created the process group (and should destroy it).
+    owns_group: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -39,15 +43,14 @@ class DistInfo:
         return self.rank == 0
 
 
-def env_dist_info() -> DistInfo:
+def env_process_info() -> ProcessInfo:
     """``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment (defaults: one process)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", str(rank)))
-    return DistInfo(rank=rank, world_size=world, local_rank=local)
+    world = _env_int("WORLD_SIZE", 1)
+    rank = _env_int("RANK", 0)
+    return ProcessInfo(rank=rank, world_size=world, local_rank=_env_int("LOCAL_RANK", rank))
 
 
-def select_device(requested: str, info: DistInfo) -> torch.device:
+def select_device(requested: str, info: ProcessInfo) -> torch.device:
     """``auto`` -> this process's GPU (``cuda:LOCAL_RANK``) when there is one, else CPU."""
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
@@ -58,51 +61,75 @@ def select_device(requested: str, info: DistInfo) -> torch.device:
     return device
 
 
-def init_distributed(info: DistInfo, device: torch.device, *, timeout_min: int = 30) -> None:
-    """Join the process group: NCCL on GPU, gloo on CPU. No-op for one process."""
-    if not info.enabled or dist.is_initialized():
-        return
-    backend = "nccl" if device.type == "cuda" else "gloo"
+def init_distributed(device: str | torch.device, *, timeout_min: int = 30) -> ProcessInfo:
+    """Join the torchrun job described by the environment, if any.
+
+    Uses NCCL for CUDA devices and gloo otherwise, and pins each process to GPU
+    ``LOCAL_RANK``. Without ``WORLD_SIZE`` > 1 nothing is initialised; with a process
+    group already initialised by the caller, that one is used (and not owned).
+    """
+    info = env_process_info()
+    if dist.is_available() and dist.is_initialized():
+        return replace(info, rank=dist.get_rank(), world_size=dist.get_world_size())
+    if not info.enabled:
+        return info
     kwargs: dict[str, Any] = {}
-    if device.type == "cuda":
-        kwargs["device_id"] = device
+    if torch.device(device).type == "cuda":
+        cuda = torch.device("cuda", info.local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(cuda)
+        kwargs["device_id"] = cuda
     dist.init_process_group(
-        backend=backend,
+        backend="nccl" if kwargs else "gloo",
         rank=info.rank,
         world_size=info.world_size,
         timeout=datetime.timedelta(minutes=timeout_min),
         **kwargs,
     )
+    return replace(info, owns_group=True)
 
 
-def cleanup_distributed(*, wait_for_peers: bool = False) -> None:
-    """Leave the process group (no-op without one); ``wait_for_peers`` after a run that
-    ended normally (see ``lgformer.evaluation.distributed.leave_process_group``)."""
-    leave_process_group(wait_for_peers=wait_for_peers)
+def leave_process_group(*, wait_for_peers: bool) -> None:
+    """Destroy the default process group (no-op without one).
 
-
-def barrier() -> None:
+    ``wait_for_peers`` (the work ended normally) first meets every process at a
+    barrier, so that none tears down its connections while another still uses them:
+    rank 0 is often still writing files when the others finish, and an
+    unsynchronised teardown can abort it after its work is done. After an error
+    the peers may never arrive, so the group is destroyed at once.
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if wait_for_peers:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
+def shutdown_distributed(process: ProcessInfo, *, wait_for_peers: bool = False) -> None:
+    """Leave the process group if ``init_distributed`` created it for ``process``."""
+    if process.owns_group:
+        leave_process_group(wait_for_peers=wait_for_peers)
+
+
+def _active() -> bool:
+    return dist.is_available() and dist.is_initialized()
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """In-place sum over processes (identity for one process); returns ``tensor``."""
-    if dist.is_available() and dist.is_initialized():
+    if _active():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 
 def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
     """In-place maximum over processes (identity for one process); returns ``tensor``."""
-    if dist.is_available() and dist.is_initialized():
+    if _active():
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return tensor
 
 
 def all_gather_objects(obj: Any) -> list[Any]:
     """Every process's ``obj``, in rank order (``[obj]`` for one process)."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not _active():
         return [obj]
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
@@ -111,7 +138,7 @@ def all_gather_objects(obj: Any) -> list[Any]:
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:
     """``obj`` of process ``src`` on every process."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not _active():
         return obj
     box = [obj]
     dist.broadcast_object_list(box, src=src)
@@ -119,7 +146,7 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 
 
 def wrap_ddp(
-    model: nn.Module, info: DistInfo, device: torch.device, ignore: tuple[str, ...] = ()
+    model: nn.Module, info: ProcessInfo, device: torch.device, ignore: tuple[str, ...] = ()
 ) -> nn.Module:
     """``DistributedDataParallel`` for many processes, the model itself for one.
 
@@ -169,7 +196,7 @@ def average_gradients(params: list[nn.Parameter]) -> None:
     must have gradients for the same parameters (the same graph). Identity for one
     process.
     """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not _active() or dist.get_world_size() == 1:
         return
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -183,6 +210,6 @@ def average_gradients(params: list[nn.Parameter]) -> None:
         offset += g.numel()
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a DDP wrapper (or the model itself)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
