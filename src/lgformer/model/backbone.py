@@ -85,7 +85,7 @@ class FusionStage(nn.Module):
         if not blocks_done:
             x = self.run_blocks(x, h, w)
         v, t = self.fusion(x, lang, mask)
-        x = x + self.res_gate(v) * v
+        x = torch.addcmul(x, self.res_gate(v), v)  # x + g_v(v) * v
         t_words = t.transpose(1, 2)  # (B, L, D)
         lang = lang + (self.sym_res_gate(t_words) * t_words).transpose(1, 2)
         lang = lang * mask.transpose(1, 2)

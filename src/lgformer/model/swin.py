@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgformer.model.sdpa import attend_heads
+
 _CPU = torch.device("cpu")
 
 
@@ -149,16 +151,8 @@ class WindowAttention(nn.Module):
             attn_mask = (
                 attn_mask.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, heads, n, n)
             )
-        if torch.compiler.is_exporting():
-            # The same product spelled out: the exporter decomposes SDPA into a result
-            # whose strides differ from the fused kernel's it traced, and the reshape
-            # below, recorded as a view, then fails (ONNX export).
-            attn = (q * self.scale) @ k.transpose(-2, -1) + attn_mask
-            out = attn.softmax(dim=-1) @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=self.scale)
-        out = out.transpose(1, 2).reshape(b, -1, c)  # (B, nW*N, C)
-        return self.proj(out.index_select(1, layout.scatter))
+        out = attend_heads(q, k, v, attn_mask, self.scale)  # (B*nW, N, C)
+        return self.proj(out.view(b, -1, c).index_select(1, layout.scatter))
 
 
 def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -240,8 +234,10 @@ class PatchMerging(nn.Module):
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         b, _, c = x.shape
         x = x.view(b, h, w, c)
-        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
-        x = torch.cat(
-            [x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], dim=-1
-        )  # (B, H/2, W/2, 4C)
-        return self.reduction(self.norm(x.view(b, -1, 4 * c)))
+        if h % 2 or w % 2:
+            x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        h2, w2 = (h + 1) // 2, (w + 1) // 2
+        # [x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2]] on channels: the
+        # (row parity, column parity) pairs with the column parity outer, in one copy.
+        x = x.view(b, h2, 2, w2, 2, c).permute(0, 1, 3, 4, 2, 5).reshape(b, h2 * w2, 4 * c)
+        return self.reduction(self.norm(x))

@@ -78,20 +78,22 @@ def _reference(
     _, queries, _, levels, points, _ = sampling_locations.shape
     sizes = [h * w for h, w in spatial_shapes]
     value_per_level = value.split(sizes, dim=1)
-    grids = 2 * sampling_locations - 1  # grid_sample wants [-1, 1]
-    sampled = []
+    grids = (2 * sampling_locations - 1).transpose(1, 2)  # (B, M, Q, L, P, 2) in [-1, 1]
+    # (B, Q, M, L, P) -> (B*M, 1, Q, L, P)
+    weights = attention_weights.transpose(1, 2).reshape(batch * heads, 1, queries, levels, points)
+    out = None
     for level, (h, w) in enumerate(spatial_shapes):
         # (B, HW, M, D) -> (B*M, D, H, W)
         v = value_per_level[level].flatten(2).transpose(1, 2).reshape(batch * heads, dim, h, w)
-        # (B, Q, M, P, 2) -> (B*M, Q, P, 2)
-        g = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
-        # (B*M, D, Q, P)
-        sampled.append(
-            F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # (B*M, D, Q, P): the level's points, then summed with their weights -> (B*M, D, Q)
+        sampled = F.grid_sample(
+            v,
+            grids[:, :, :, level].flatten(0, 1),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
         )
-    # (B, Q, M, L, P) -> (B*M, 1, Q, L*P)
-    weights = attention_weights.transpose(1, 2).reshape(batch * heads, 1, queries, levels * points)
-    # (B*M, D, Q, L*P) weighted sum -> (B*M, D, Q)
-    out = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1)
+        part = torch.linalg.vecdot(sampled, weights[..., level, :])
+        out = part if out is None else out + part
     # (B, M*D, Q) -> (B, Q, M*D)
     return out.view(batch, heads * dim, queries).transpose(1, 2).contiguous()
