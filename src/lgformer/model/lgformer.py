@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ class LGFormerOutput:
     mask_logits: list[torch.Tensor]
     backbone: BackboneOutput | None = None
     pixel_decoder: PixelDecoderOutput | None = None
-    extras: dict = field(default_factory=dict)
 
     @property
     def pred_logits(self) -> torch.Tensor:
@@ -133,10 +132,10 @@ class LGFormer(
         or id range is a ``ValueError``/``TypeError`` naming the argument.
         """
         bb = self.language_guided_features(image, token_ids, attention_mask, image_index)
-        pix: list[PixelDecoderOutput] = []
-        logits = self.classifier(bb.features, bb.text, attention_mask, tuple(image.shape[-2:]), pix)
+        size = tuple(image.shape[-2:])
+        logits, pix = self.classifier(bb.features, bb.text, attention_mask, size)
         if return_intermediates:
-            return LGFormerOutput(logits, backbone=bb, pixel_decoder=pix[0])
+            return LGFormerOutput(logits, backbone=bb, pixel_decoder=pix)
         return LGFormerOutput(logits)
 
     def language_guided_features(

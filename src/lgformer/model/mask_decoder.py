@@ -11,7 +11,7 @@ from torch import nn
 
 from lgformer.config import DecoderConfig
 from lgformer.model.cross_attention import CrossAttentionLayer
-from lgformer.model.pixel_decoder import NUM_LEVELS, PixelDecoder
+from lgformer.model.pixel_decoder import NUM_LEVELS, PixelDecoder, PixelDecoderOutput
 from lgformer.model.position import sine_position_embedding
 
 
@@ -82,12 +82,10 @@ class LGFormerHead(nn.Module):
         text: torch.Tensor,
         text_mask: torch.Tensor,
         output_size: tuple[int, int],
-        pixel_decoder_out: list | None = None,
-    ) -> list[torch.Tensor]:
-        """features 4 maps; text (B, D, L); text_mask (B, L) -> logits, each (B, 1, H, W)."""
+    ) -> tuple[list[torch.Tensor], PixelDecoderOutput]:
+        """features 4 maps; text (B, D, L); text_mask (B, L) -> (logits, each (B, 1, H, W);
+        the pixel decoder's output, whose maps the logits were read from)."""
         pix = self.pix_dec(features, text, text_mask)
-        if pixel_decoder_out is not None:
-            pixel_decoder_out.append(pix)
         words = text.transpose(1, 2)  # (B, L, D)
         m = text_mask.to(words.dtype).unsqueeze(-1)  # (B, L, 1)
         sentence = (words * m).sum(1) / m.sum(1).clamp(min=1e-6)  # (B, D)
@@ -100,7 +98,7 @@ class LGFormerHead(nn.Module):
             out = torch.einsum("bqc,bchw->bqhw", weight.to(mask_features.dtype), mask_features)
             out = out + bias.to(out.dtype)[..., None, None]  # (B, 1, H/4, W/4)
             logits.append(self._upsample(out, output_size))
-        return logits
+        return logits, pix
 
     def _upsample(self, logits: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
         """(B, 1, h, w) at stride ``mask_stride`` -> (B, 1, H, W), see ``mask_upsampling``.
