@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lgformer.commands.model_options import add_model_run_options
+
 HELP = "Segment the objects that sentences refer to in one image."
 
 
@@ -20,15 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--text", action="append", required=True, help="a referring sentence; repeat for more"
     )
     parser.add_argument("--out", required=True, type=Path, help="output directory")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        default=None,
-        help="model input size (default: the size the model was trained at; 480 for a "
-        "released .pth)",
-    )
-    parser.add_argument("--preset", default=None, help="force a config preset (rarely needed)")
+    add_model_run_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:

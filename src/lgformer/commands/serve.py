@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from lgformer.commands.model_options import add_model_run_options
 from lgformer.errors import LGFormerError
 from lgformer.inference.predictor import check_image_size
 
@@ -26,15 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 = any free)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        default=None,
-        help="model input size (default: the size the model was trained at; 480 for a "
-        "released .pth)",
-    )
-    parser.add_argument("--preset", default=None, help="force a config preset (rarely needed)")
+    add_model_run_options(parser)
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     parser.add_argument(
         "--allow-host",
