@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny model and a checkpoint of it, paths to ../shared."""
+"""Shared fixtures: the tiny model and a checkpoint of it, the tiny REFER dataset, paths to
+../shared."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from lgformer.config import build_config
 from lgformer.model import build_lgformer
+from tests.refer_fixtures import ReferFixture, build_refer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -42,3 +44,9 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     return save_model(make_tiny_model(), path)
+
+
+@pytest.fixture
+def refcoco(tmp_path) -> ReferFixture:
+    """The tiny REFER fixture (refcoco/unc) under ``tmp_path``."""
+    return build_refer(tmp_path)

@@ -3,12 +3,6 @@ from pathlib import Path
 import pytest
 
 from lgformer.data.synthetic import write_dataset
-from tests.refer_fixtures import ReferFixture, build_refer
-
-
-@pytest.fixture
-def refcoco(tmp_path) -> ReferFixture:
-    return build_refer(tmp_path)
 
 
 @pytest.fixture(scope="session")

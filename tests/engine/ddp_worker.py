@@ -1,5 +1,5 @@
 """Run under ``torchrun``: a few DDP training steps on the squares data; each rank
-saves its final weights to ``<out>/rank<r>.pt``. Used by test_ddp_gloo.py; with
+saves its final weights to ``<out>/rank<r>.pt``. Used by test_trainer_ddp_gloo.py; with
 ``LGFORMER_TEST_CATEGORIES=1`` the squares carry category labels. With
 ``LGFORMER_TEST_SIGNAL=<rank>:<item>:<SIGNAME>`` that rank sends itself the signal while
 loading its ``item``-th training item; a run stopped by a signal saves

@@ -1,6 +1,6 @@
 """The objective: which heads a run builds, how its checkpoints name them, which of them
 stay out of DDP, and which steps read the category labels (the training runs with the
-heads are in test_category_loss.py and test_stage_mask_loss.py)."""
+heads are in test_objective_category_loss.py and test_objective_stage_mask_loss.py)."""
 
 from __future__ import annotations
 

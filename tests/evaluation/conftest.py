@@ -3,12 +3,6 @@ import warnings
 import pytest
 
 from lgformer.data.refer import ReferSplit, load_refer
-from tests.refer_fixtures import ReferFixture, build_refer
-
-
-@pytest.fixture
-def refcoco(tmp_path) -> ReferFixture:
-    return build_refer(tmp_path)
 
 
 @pytest.fixture

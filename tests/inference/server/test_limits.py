@@ -16,7 +16,7 @@ import pytest
 
 from lgformer.inference import ReferringSegmenter
 from lgformer.inference.server import ServeLimits
-from tests.inference.serving import decode_png, png_b64, post_json, request, running_server
+from tests.inference.server.serving import decode_png, png_b64, post_json, request, running_server
 
 
 @pytest.fixture(scope="module")

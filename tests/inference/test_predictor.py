@@ -366,7 +366,7 @@ def test_the_cli_web_server_and_demo_take_the_memory_light_path(
     tiny_checkpoint, segmenter, tmp_path, monkeypatch
 ):
     """None of them may go through ``predict_logits`` (N float32 full-size maps)."""
-    from tests.inference.serving import png_b64, post_json, running_server
+    from tests.inference.server.serving import png_b64, post_json, running_server
 
     def refuse(self, image, sentences):
         raise AssertionError("predict_logits called")

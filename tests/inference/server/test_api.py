@@ -14,7 +14,7 @@ import pytest
 from lgformer.errors import LGFormerError
 from lgformer.inference import ReferringSegmenter
 from lgformer.inference.server import ServeLimits, listen
-from tests.inference.serving import (
+from tests.inference.server.serving import (
     decode_png,
     png_b64,
     png_bytes,

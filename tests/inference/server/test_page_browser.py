@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from lgformer.inference import ReferringSegmenter
-from tests.inference.serving import decode_png, png_b64, post_json, running_server
+from tests.inference.server.serving import decode_png, png_b64, post_json, running_server
 
 CHROMIUM = "/usr/bin/chromium"
 SENTENCES = ["[unused1] [unused2]", "🙂 🙂"]  # the second has no known word: a warning

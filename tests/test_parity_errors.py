@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lgformer.cli import main
-from tests.model.test_parity import OTHER_CONFIG, _write_fixture
+from tests.test_parity import OTHER_CONFIG, _write_fixture
 
 
 def _run(path, capsys) -> str:

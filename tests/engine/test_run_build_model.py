@@ -4,8 +4,8 @@ import torch
 
 from lgformer.checkpoints import load_model
 from lgformer.engine.run import build_model
+from tests.checkpoints.test_imagenet import _official_checkpoint
 
-from .test_swin_imagenet_init import _official_checkpoint
 from .tiny_data import tiny_config
 
 

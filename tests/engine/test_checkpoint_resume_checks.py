@@ -1,5 +1,6 @@
 """The resume compatibility rules on their own: which checkpoint a run may continue, and
-which config changes it reports (the trainer-level behaviour is in test_resume_safety.py)."""
+which config changes it reports (the trainer-level behaviour is in
+test_trainer_resume_safety.py)."""
 
 from __future__ import annotations
 
