@@ -118,3 +118,28 @@ def test_evaluate_takes_a_model_folder(tmp_path):
     ]  # fmt: skip
     assert main(argv) == 0
     assert json.loads(summary.read_text())["image_size"] == 64
+
+
+def test_folder_weights_are_views_of_the_mapped_file_not_copies(tmp_path):
+    """The folder's tensors become the parameters in place, as a ``.pth`` read with
+    ``torch.load(mmap=True)`` does: nearly all parameter bytes lie in one storage, the
+    mapping of ``model.safetensors``, each tensor 64-byte aligned there. A loader that
+    copied every tensor would leave none there."""
+    from safetensors.torch import load_file
+
+    model = make_tiny_model()
+    model.save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    reference = load_file(str(weights))  # a standard safetensors file
+    assert reference.keys() == model.state_dict().keys()
+    assert all(torch.equal(reference[k], v) for k, v in model.state_dict().items())
+
+    loaded = LGFormer.from_pretrained(tmp_path / "m")
+    assert _equal(loaded, model)
+    size = weights.stat().st_size
+    params = list(loaded.parameters())
+    in_file = [p for p in params if p.untyped_storage().nbytes() == size]
+    assert len({p.untyped_storage().data_ptr() for p in in_file}) == 1
+    assert all(p.data_ptr() % 64 == 0 for p in in_file)
+    mapped = sum(p.nbytes for p in in_file) / sum(p.nbytes for p in params)
+    assert mapped > 0.9, f"only {mapped:.0%} of the parameter bytes are mapped"

@@ -73,7 +73,8 @@ def fill_empty_model(
 
 def _as_parameter(value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``value`` cast to ``dtype`` if floating-point, in memory aligned as PyTorch's own
-    (a safetensors file's tensors start anywhere; kernels round differently on those)."""
+    (kernels round differently on unaligned data; ``save_model`` aligns all but a few
+    small tensors, a safetensors file from another writer aligns few)."""
     if value.is_floating_point() and value.dtype != dtype:
         return value.to(dtype)
     return value.clone() if value.data_ptr() % _ALIGNMENT else value

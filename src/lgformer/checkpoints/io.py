@@ -15,6 +15,7 @@ import torch
 from lgformer.checkpoints.empty_model import build_empty_model, check_fits, fill_empty_model
 from lgformer.checkpoints.folder import WEIGHTS_FILE, is_model_folder, read_config_json
 from lgformer.checkpoints.infer_config import infer_config
+from lgformer.checkpoints.mapped_safetensors import read_mapped, write_aligned
 from lgformer.checkpoints.state_dict import unwrap_state_dict
 from lgformer.config import LGFormerConfig, build_config
 from lgformer.errors import CheckpointMismatchError, LGFormerError
@@ -38,9 +39,9 @@ class ModelFile:
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
     """Reads a checkpoint file or model folder -> (state dict, model config dict or None).
 
-    ``.safetensors`` are memory-mapped; ``torch.save`` files are opened with
-    ``mmap=True`` and ``weights_only=True`` (argparse namespaces, which the
-    released training script stores, are allowed).
+    ``.safetensors`` are memory-mapped (their tensors are views of the mapping);
+    ``torch.save`` files are opened with ``mmap=True`` and ``weights_only=True``
+    (argparse namespaces, which the released training script stores, are allowed).
     """
     found = read_model_file(path)
     return found.state_dict, found.config
@@ -174,12 +175,11 @@ def _read_safetensors(
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # checks the header
             meta = f.metadata() or {}
-            if tensors:
-                sd = {k: f.get_tensor(k) for k in f.keys()}
-            else:
-                sd = {k: _meta_tensor(f.get_slice(k)) for k in f.keys()}
+            sd = {k: _meta_tensor(f.get_slice(k)) for k in f.keys()}
+        if tensors:  # views of a copy-on-write mapping of the file: no copy, no read yet
+            sd = read_mapped(path)
     except Exception as err:
         raise LGFormerError(f"cannot read safetensors file {path}: {err}") from err
     if TEXT_SOURCE_METADATA_KEY in meta:
@@ -356,8 +356,6 @@ def save_model(
             where to re-read it (``"minilm"`` or a transformers directory). Only
             allowed when the model's text encoder equals that source exactly.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -375,9 +373,9 @@ def save_model(
     if dtype is not None:
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(sd, str(tmp), metadata=meta)
+    write_aligned(sd, tmp, meta)  # a standard file whose tensors can be mapped in place
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # safetensors creates the file owner-only
+    os.chmod(tmp, 0o666 & ~umask)  # as a new file gets it (a leftover .tmp keeps its own)
     tmp.replace(path)
     return path
