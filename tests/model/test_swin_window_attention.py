@@ -43,3 +43,43 @@ def test_layout_gathers_every_token_once_and_pads_the_rest():
     assert (layout.gather[layout.scatter] == torch.arange(35)).all()
     assert layout.mask.shape == (4, 16, 16)
     assert not window_layout(8, 8, 4, 0).padded and window_layout(8, 8, 4, 0).mask is None
+
+
+def test_inference_mask_cache_follows_the_bias_table():
+    """Without autograd the ready mask is kept; any change to the table (in-place write,
+    load_state_dict, a dtype cast) or to the layout gives a rebuilt one."""
+    torch.manual_seed(0)
+    block = SwinBlock(8, 2, 4, 2, 4.0, 0.0).eval()
+    attn = block.attn
+    x = torch.randn(1, 6 * 7, 8)
+
+    def fresh(h=6, w=7):
+        return attn._build_mask(window_layout(h, w, 4, 2), torch.float32)
+
+    with torch.no_grad():
+        out = block(x, 6, 7)
+        cached = attn._mask_cache[4]
+        assert torch.equal(cached, fresh())
+        assert torch.equal(block(x, 6, 7), out) and attn._mask_cache[4] is cached
+        attn.relative_position_bias_table.add_(1.0)
+        block(x, 6, 7)
+        assert attn._mask_cache[4] is not cached and torch.equal(attn._mask_cache[4], fresh())
+        state = {k: v.clone() for k, v in block.state_dict().items()}
+        state["attn.relative_position_bias_table"].normal_()
+        block.load_state_dict(state)
+        block(x, 6, 7)
+        assert torch.equal(attn._mask_cache[4], fresh())
+        block(torch.randn(1, 9 * 9, 8), 9, 9)
+        assert torch.equal(attn._mask_cache[4], fresh(9, 9))
+    with torch.inference_mode():
+        block(x, 6, 7)
+    assert torch.equal(attn._mask_cache[4], fresh())
+    block.double()
+    with torch.no_grad():
+        out64 = block(x.double(), 6, 7)
+    assert attn._mask_cache[4].dtype == torch.float64
+    # With autograd on nothing is cached and the table gets its gradient.
+    attn._mask_cache = None
+    block(x.double(), 6, 7).sum().backward()
+    assert attn._mask_cache is None and attn.relative_position_bias_table.grad.abs().sum() > 0
+    assert out64.dtype == torch.float64

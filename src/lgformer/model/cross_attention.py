@@ -23,7 +23,7 @@ class CrossAttentionLayer(nn.Module):
         self.norm_ca = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
             nn.Linear(dim, ffn_dim),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),  # on the fresh product: one buffer fewer
             nn.Dropout(dropout),
             nn.Linear(ffn_dim, dim),
             nn.Dropout(dropout),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -19,8 +20,37 @@ def sine_position_embedding(
     """(2*num_feats, H, W): y features then x features, each interleaving sin (even), cos (odd).
 
     Positions are cumulative sums over an all-valid mask (1..H), divided by the
-    last value + 1e-6 and scaled by 2*pi.
+    last value + 1e-6 and scaled by 2*pi. Depends on the sizes alone, so it is
+    cached (callers must not write into it); not while exporting, whose traced
+    tensors must not outlive the export.
     """
+    if torch.compiler.is_exporting():
+        return _sine_position_embedding(height, width, num_feats, device, dtype, temperature)
+    device = torch.device("cpu") if device is None else torch.device(device)
+    return _cached(height, width, num_feats, device, dtype, temperature)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached(
+    height: int,
+    width: int,
+    num_feats: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    temperature: float,
+) -> torch.Tensor:
+    with torch.inference_mode(False), torch.no_grad():  # also usable outside inference mode
+        return _sine_position_embedding(height, width, num_feats, device, dtype, temperature)
+
+
+def _sine_position_embedding(
+    height: int,
+    width: int,
+    num_feats: int,
+    device: torch.device | None,
+    dtype: torch.dtype,
+    temperature: float,
+) -> torch.Tensor:
     eps, scale = 1e-6, 2 * math.pi
     y = torch.arange(1, height + 1, dtype=torch.float32, device=device)
     x = torch.arange(1, width + 1, dtype=torch.float32, device=device)

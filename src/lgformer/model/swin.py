@@ -63,12 +63,14 @@ class WindowLayout:
     gather: (nW * N,) index into the H*W tokens, H*W (an appended zero token) for padding.
     scatter: (H*W,) the slot of each token in that layout.
     mask: (nW, N, N) additive shifted-window mask (-100 across regions), None without shift.
+    key: (padded H, padded W, window, shift), what ``mask`` depends on.
     """
 
     gather: torch.Tensor
     scatter: torch.Tensor
     mask: torch.Tensor | None
     padded: bool
+    key: tuple[int, int, int, int]
 
 
 def window_layout(
@@ -108,7 +110,7 @@ def _window_layout(h: int, w: int, window: int, shift: int, device: torch.device
     slots = torch.empty(h * w + 1, dtype=torch.long, device=device)
     slots.scatter_(0, gather, torch.arange(rows.numel(), device=device))
     mask = shifted_window_mask(hp, wp, window, shift, device) if shift else None
-    return WindowLayout(gather, slots[: h * w], mask, hp != h or wp != w)
+    return WindowLayout(gather, slots[: h * w], mask, hp != h or wp != w, (hp, wp, window, shift))
 
 
 class WindowAttention(nn.Module):
@@ -126,6 +128,45 @@ class WindowAttention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        # Inference cache of the ready attention mask (see ``attention_mask``):
+        # (layout key, dtype, the table it was built from, its version, mask). Not state.
+        self._mask_cache: tuple | None = None
+
+    def attention_mask(self, layout: WindowLayout, dtype: torch.dtype) -> torch.Tensor:
+        """(1 or nW, heads, N, N) additive mask: the relative position bias, plus the
+        shifted-window mask of ``layout`` if it has one.
+
+        Without autograd the mask is kept between calls, for the last (layout, dtype),
+        with the bias table it came from: it is served again only for the same storage
+        (held by the cache, so no new table can take its address) at the same version
+        counter, which any in-place write bumps (``load_state_dict``, an optimiser step,
+        ``.data.copy_``); ``.to()``/``.double()`` give a new storage. With autograd on,
+        while exporting, or for a table made in inference mode (no version counter) it
+        is rebuilt every call.
+        """
+        table = self.relative_position_bias_table
+        if torch.is_grad_enabled() or torch.compiler.is_exporting() or table.is_inference():
+            return self._build_mask(layout, dtype)
+        cache = self._mask_cache
+        if (
+            cache is None
+            or cache[:2] != (layout.key, dtype)
+            or cache[2].data_ptr() != table.data_ptr()
+            or cache[2].device != table.device
+            or cache[3] != table._version
+        ):
+            with torch.inference_mode(False), torch.no_grad():
+                mask = self._build_mask(layout, dtype).contiguous()
+            cache = self._mask_cache = (layout.key, dtype, table.detach(), table._version, mask)
+        return cache[4]
+
+    def _build_mask(self, layout: WindowLayout, dtype: torch.dtype) -> torch.Tensor:
+        n, heads = self.window**2, self.num_heads
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        mask = bias.view(n, n, heads).permute(2, 0, 1).unsqueeze(0).to(dtype)  # (1, h, N, N)
+        if layout.mask is not None:
+            mask = mask + layout.mask.to(dtype).unsqueeze(1)  # (nW, h, N, N)
+        return mask
 
     def forward(self, x: torch.Tensor, layout: WindowLayout) -> torch.Tensor:
         """x: (B, HW, C) normalised tokens -> (B, HW, C), attending inside ``layout``'s windows.
@@ -142,11 +183,9 @@ class WindowAttention(nn.Module):
         # (3, B*nW, heads, N, C/heads)
         qkv = qkv.view(-1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        attn_mask = bias.view(n, n, heads).permute(2, 0, 1).unsqueeze(0).to(q.dtype)
-        if layout.mask is not None:  # (nW, heads, N, N), repeated over the batch
+        attn_mask = self.attention_mask(layout, q.dtype)  # (1 or nW, heads, N, N)
+        if layout.mask is not None:  # repeated over the batch
             nw = layout.mask.shape[0]
-            attn_mask = attn_mask + layout.mask.to(q.dtype).unsqueeze(1)
             # A view for b == 1; unconditional, so a dynamic batch (ONNX export) traces.
             attn_mask = (
                 attn_mask.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, heads, n, n)

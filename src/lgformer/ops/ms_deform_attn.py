@@ -79,13 +79,13 @@ def _reference(
     sizes = [h * w for h, w in spatial_shapes]
     value_per_level = value.split(sizes, dim=1)
     grids = (2 * sampling_locations - 1).transpose(1, 2)  # (B, M, Q, L, P, 2) in [-1, 1]
-    # (B, Q, M, L, P) -> (B*M, 1, Q, L, P)
-    weights = attention_weights.transpose(1, 2).reshape(batch * heads, 1, queries, levels, points)
+    # (B, Q, M, L, P) -> (B*M, Q, L, P, 1)
+    weights = attention_weights.transpose(1, 2).reshape(batch * heads, queries, levels, points, 1)
     out = None
     for level, (h, w) in enumerate(spatial_shapes):
         # (B, HW, M, D) -> (B*M, D, H, W)
         v = value_per_level[level].flatten(2).transpose(1, 2).reshape(batch * heads, dim, h, w)
-        # (B*M, D, Q, P): the level's points, then summed with their weights -> (B*M, D, Q)
+        # (B*M, D, Q, P): the level's points
         sampled = F.grid_sample(
             v,
             grids[:, :, :, level].flatten(0, 1),
@@ -93,7 +93,9 @@ def _reference(
             padding_mode="zeros",
             align_corners=False,
         )
-        part = torch.linalg.vecdot(sampled, weights[..., level, :])
+        # Summed with their weights as a batched product over (B*M, Q): (D, P) @ (P, 1),
+        # faster on CPU than a broadcast multiply and a sum over the 4 points.
+        part = (sampled.transpose(1, 2) @ weights[:, :, level]).squeeze(-1)  # (B*M, Q, D)
         out = part if out is None else out + part
-    # (B, M*D, Q) -> (B, Q, M*D)
-    return out.view(batch, heads * dim, queries).transpose(1, 2).contiguous()
+    # (B, M, Q, D) -> (B, Q, M*D)
+    return out.view(batch, heads, queries, dim).transpose(1, 2).reshape(batch, queries, -1)
