@@ -17,10 +17,9 @@ SIGTERM), as a process ended by the signal would. A second signal aborts at once
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
-from lgformer.errors import LGFormerError
+from lgformer.writable import make_writable_dir
 
 HELP = "Train LGFormer from a YAML config (single process or torchrun)."
 
@@ -83,16 +82,11 @@ def run(args: argparse.Namespace) -> int:
 def _check_output_dir(out_dir: Path) -> None:
     """``LGFormerError`` unless ``out_dir`` is (or can be made) a directory to write in."""
     fix = "set output.dir to a writable directory (--set output.dir=PATH)"
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LGFormerError(f"output.dir {out_dir} is a file, not a directory: {fix}")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as err:
-        raise LGFormerError(
-            f"cannot write in output.dir {out_dir}: {err.strerror or err}; {fix}"
-        ) from err
+    make_writable_dir(
+        out_dir,
+        is_a_file="output.dir {dir} is a file, not a directory: " + fix,
+        cannot_write="cannot write in output.dir {dir}: {reason}; " + fix,
+    )
 
 
 def _refuse_writing_inputs(cfg, out_dir: Path) -> None:

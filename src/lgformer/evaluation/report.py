@@ -12,6 +12,7 @@ from typing import Any
 
 from lgformer.errors import LGFormerError
 from lgformer.evaluation.evaluator import EvaluationResult
+from lgformer.writable import probe_write
 
 
 def format_table(result: EvaluationResult, title: str = "") -> str:
@@ -56,9 +57,8 @@ def check_output_file(path: Path | None, option: str) -> None:
     writable = path if path.exists() else existing
     if not os.access(writable, os.W_OK):
         raise LGFormerError(f"{option} {path}: {writable} is not writable")
-    try:  # os.access says yes to root everywhere, and to read-only or special file systems
-        with tempfile.TemporaryFile(dir=existing):
-            pass
+    try:
+        probe_write(existing)
     except OSError as err:
         reason = err.strerror or str(err)
         raise LGFormerError(f"{option} {path}: cannot write in {existing}: {reason}") from err

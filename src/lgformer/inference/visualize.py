@@ -9,14 +9,13 @@ the image.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from lgformer.errors import LGFormerError
+from lgformer.writable import make_writable_dir
 
 # Saturated fills an overlay picks from: the one farthest from the masked pixels wins.
 CANDIDATE_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -117,16 +116,11 @@ def prepare_output_dir(out_dir: Path) -> Path:
     Meant to run before any slow work, so a bad ``--out`` costs nothing; raises
     ``LGFormerError`` naming the directory otherwise.
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LGFormerError(f"output directory {out_dir} is a file: give a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as err:
-        reason = err.strerror or str(err)
-        raise LGFormerError(f"cannot write to output directory {out_dir}: {reason}") from err
-    return out_dir
+    return make_writable_dir(
+        out_dir,
+        is_a_file="output directory {dir} is a file: give a directory",
+        cannot_write="cannot write to output directory {dir}: {reason}",
+    )
 
 
 KINDS = ("mask", "overlay")  # save_mask_and_overlay writes <stem>_<kind>.png of each
