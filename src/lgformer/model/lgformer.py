@@ -164,6 +164,9 @@ class LGFormer(
             # come from the tokenizer, so it runs only outside training mode.
             check_values=not self.training,
         )
+        # One memory layout: a channels-last image takes the same kernels as any other,
+        # so it gives the same logits bit for bit (no copy when already contiguous).
+        image = image.contiguous()
         words = self.text_encoder(input_ids=token_ids, attention_mask=attention_mask)
         lang = words.last_hidden_state.transpose(1, 2)  # (B, D, L)
         mask = attention_mask.unsqueeze(-1).to(lang.dtype)  # (B, L, 1)
