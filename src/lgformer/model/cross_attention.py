@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgformer.model.residual import add_residual
 from lgformer.model.sdpa import attend_heads
 
 
@@ -43,8 +44,8 @@ class CrossAttentionLayer(nn.Module):
         padding -> (B, Q, dim)."""
         q = query if query_pos is None else query + query_pos
         attn = attention(self.cross_attn, q, key, value, key_padding_mask)
-        query = self.norm_ca(query + self.dropout(attn))
-        return self.norm_ffn(query + self.ffn(query))
+        query = self.norm_ca(add_residual(self.dropout(attn), query))
+        return self.norm_ffn(add_residual(self.ffn(query), query))
 
 
 def attention(

@@ -166,7 +166,9 @@ class VLBA(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, HW, C), lang (B, D, L), mask (B, L, 1) -> v (B, HW, C), t (B, D, L)."""
         mask_t = mask.transpose(1, 2)  # (B, 1, L)
-        vis = self.vis_project[2](F.gelu(pointwise(x, self.vis_project[0])))  # (B, HW, C)
+        # GELUs in place on fresh products (the same function as the modules' nn.GELU).
+        gelu_ = torch.ops.aten.gelu_
+        vis = self.vis_project[2](gelu_(pointwise(x, self.vis_project[0])))  # (B, HW, C)
         words = self.lang_project(lang) * mask_t  # (B, D, L)
         att_v, att_t = self.image_lang_att(x, lang, mask)
         att_t = att_t * mask_t
@@ -177,7 +179,7 @@ class VLBA(nn.Module):
         v = F.linear(att_v, weight[:, c:], first.bias)  # (B, HW, C)
         # (In-place ops escape autocast: cast to the product's dtype by hand.)
         v.view(-1, c).addmm_(vis.reshape(-1, c).to(v.dtype), weight[:, :c].t().to(v.dtype))
-        v = self.project_mm[2](F.gelu(v))
-        v = self.project_mm[5](F.gelu(pointwise(v, self.project_mm[3])))
+        v = self.project_mm[2](gelu_(v))
+        v = self.project_mm[5](gelu_(pointwise(v, self.project_mm[3])))
         t = self.sym_project_mm(torch.cat([words, att_t], dim=1)) * mask_t
         return v, t

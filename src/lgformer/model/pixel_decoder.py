@@ -15,6 +15,7 @@ from lgformer.config import DecoderConfig
 from lgformer.model.cross_attention import CrossAttentionLayer
 from lgformer.model.deformable_attention import MSDeformAttn
 from lgformer.model.position import sine_position_embedding
+from lgformer.model.residual import add_residual
 
 NUM_LEVELS = 3
 
@@ -42,10 +43,10 @@ class DeformableEncoderLayer(nn.Module):
     ) -> torch.Tensor:
         """src, pos: (B, S, C); reference_points (B, S, L, 2)."""
         attn = self.self_attn(src + pos, reference_points, src, spatial_shapes)
-        src = self.norm1(src + self.dropout1(attn))
+        src = self.norm1(add_residual(self.dropout1(attn), src))
         # In place on the fresh (B, S, ffn_dim) product: one large buffer fewer to allocate.
         ffn = self.linear2(self.dropout2(self.linear1(src).relu_()))
-        return self.norm2(src + self.dropout3(ffn))
+        return self.norm2(add_residual(self.dropout3(ffn), src))
 
 
 class TextGuidedEncoder(nn.Module):

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgformer.model.residual import add_residual
 from lgformer.model.sdpa import attend_heads
 
 _CPU = torch.device("cpu")
@@ -42,7 +43,8 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        # GELU in place on the fresh product (``self.act`` is the same function).
+        return self.fc2(torch.ops.aten.gelu_(self.fc1(x)))
 
 
 def relative_position_index(window: int) -> torch.Tensor:
@@ -241,8 +243,8 @@ class SwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """x: (B, H*W, C) -> (B, H*W, C); the map is padded to whole windows inside."""
         layout = window_layout(h, w, self.window, self.shift, x.device)
-        x = x + self.drop_path(self.attn(self.norm1(x), layout))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = add_residual(self.drop_path(self.attn(self.norm1(x), layout)), x)
+        return add_residual(self.drop_path(self.mlp(self.norm2(x))), x)
 
 
 class PatchEmbed(nn.Module):
