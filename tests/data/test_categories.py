@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from lgformer.data.categories import load_image_categories
+from lgformer.data.sources import build_datasets
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
 from lgformer.engine.config import load_train_config
-from lgformer.engine.data import build_datasets
 from lgformer.errors import LGFormerError
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
+from lgformer.data.sources import build_datasets
 from lgformer.data.synthetic.writer import DATASET, SPLIT_BY
 from lgformer.engine.config import load_train_config
-from lgformer.engine.data import build_datasets
 
 FIELDS = (
     "image",

@@ -58,7 +58,7 @@ def test_items_keep_image_and_target_but_take_the_other_refs_sentence(split):
 
 
 def test_build_datasets_passes_the_switch(split, tmp_path):
-    from lgformer.engine.data import build_datasets
+    from lgformer.data.sources import build_datasets
 
     root = split.refs[0].image_path.split("/images/")[0]
     cfg = load_train_config(

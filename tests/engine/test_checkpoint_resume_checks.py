@@ -12,6 +12,7 @@ from lgformer.engine.checkpoint import (
     RUN_KEYS,
     TRAINING_KEYS,
     check_resumable,
+    check_same_data,
     config_changes,
 )
 from lgformer.engine.config import TrainConfig
@@ -30,9 +31,10 @@ def _checkpoint(cfg: TrainConfig, **overrides: Any) -> dict[str, Any]:
     return ckpt
 
 
-def _check(ckpt: dict[str, Any], cfg: TrainConfig, **kwargs: Any) -> dict:
-    args = {"model_config": MODEL, "cfg": cfg, "num_samples": SAMPLES, **kwargs}
-    return check_resumable(ckpt, "runs/x/last.pt", **args)
+def _check(ckpt: dict[str, Any], cfg: TrainConfig, num_samples: int = SAMPLES) -> dict:
+    """Both checks, in the order a resumed run makes them."""
+    check_resumable(ckpt, "runs/x/last.pt", model_config=MODEL)
+    return check_same_data(ckpt, "runs/x/last.pt", cfg=cfg, num_samples=num_samples)
 
 
 def test_config_changes_lists_every_differing_leaf_by_dotted_key() -> None:

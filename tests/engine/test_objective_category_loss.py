@@ -117,7 +117,7 @@ def test_warm_start_steps_leave_the_fusion_and_decoders_alone(tmp_path) -> None:
         tmp_path, "optim.epochs=2", "validate=false", "objective.category_warmup_steps=4",
         "max_steps=3",
     )  # fmt: skip
-    model = build_model(cfg, load_pretrained=False)
+    model = build_model(cfg)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     train_set, _, _ = squares_factory(n_train=8, n_val=0, size=32, categories=True)(cfg, 20)
     trainer = Trainer(

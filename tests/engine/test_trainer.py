@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from lgformer.engine.checkpoint import load_checkpoint
+from lgformer.engine.divergence import TrainingDivergedError
 from lgformer.engine.rng import seed_everything
 from lgformer.engine.run import build_model, run_training
-from lgformer.engine.trainer import TrainingDivergedError
 
 from .tiny_data import SquaresDataset, squares_factory, tiny_config
 
@@ -120,7 +120,7 @@ def test_gradient_checkpointing_changes_nothing_with_frozen_embeddings(tmp_path)
     plain, ckpt = runs
     assert ckpt.loss_history == pytest.approx(plain.loss_history, rel=1e-6)
     seed_everything(0)
-    initial = build_model(cfg, load_pretrained=False).state_dict()
+    initial = build_model(cfg).state_dict()
     layer = "text_encoder.encoder.layer.0.attention.self.query.weight"
     assert not torch.equal(ckpt.model.state_dict()[layer], initial[layer])  # BERT did train
     for (name, a), b in zip(plain.model.named_parameters(), ckpt.model.parameters()):

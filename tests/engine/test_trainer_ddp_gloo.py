@@ -68,7 +68,7 @@ def test_two_processes_match_each_other_and_one_process(tmp_path):
 
     cfg = tiny_config(tmp_path / "single", *SETTINGS)
     seed_everything(cfg.seed)
-    initial = build_model(cfg, load_pretrained=False).state_dict()
+    initial = build_model(cfg).state_dict()
     single = run_training(cfg, datasets=squares_factory(8, 4, size=SIZE, poisoned=(5,)))
     # Sample 5 is NaN: its global batch is skipped in both layouts, once per epoch (all
     # ranks agree to skip, so DDP does not wait for a backward pass that never comes).

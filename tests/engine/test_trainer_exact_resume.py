@@ -3,6 +3,7 @@
 from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.run import run_training
 
+from .test_build_init import real_inits
 from .tiny_data import assert_same_training_state, squares_factory, tiny_config
 
 # Dropout in BERT and stochastic depth in Swin stay on: the RNG states must be restored too.
@@ -46,3 +47,14 @@ def test_explicit_resume_path(tmp_path):
     cfg2 = tiny_config(tmp_path / "b", "optim.epochs=2", "validate=false")
     with_warning = run_training(cfg2, resume=ckpt, datasets=data)
     assert with_warning.step == 4 and with_warning.epoch == 2
+
+
+def test_a_resumed_run_builds_its_model_from_the_checkpoint_alone(tmp_path, monkeypatch):
+    data = squares_factory(n_train=4, n_val=0, size=32)
+    calls = real_inits(monkeypatch)
+    run_training(tiny_config(tmp_path, "optim.epochs=1", "validate=false"), datasets=data)
+    assert calls  # a fresh run draws its initial weights
+    calls.clear()
+    resumed = run_training(tiny_config(tmp_path, "optim.epochs=2", "validate=false"), datasets=data)
+    assert resumed.step == 4 and calls == []
+    assert not any(t.is_meta for t in resumed.model.state_dict().values())

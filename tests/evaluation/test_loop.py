@@ -7,25 +7,32 @@ import torch
 
 from lgformer.data.datasets import ReferEvalDataset, collate_samples
 from lgformer.distributed import ProcessInfo
+from lgformer.engine.data import TrainingDataLoader
 from lgformer.engine.precision import resolve_precision
-from lgformer.engine.trainer import validate
 from lgformer.evaluation import evaluate
-from lgformer.evaluation.loop import count_ious
+from lgformer.evaluation.loop import count_dataset, count_ious
 from tests.evaluation.test_evaluator import SIZE, PixelwiseModel
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
 def test_validate_equals_evaluate(test_split, batch_size):
+    """As ``Trainer._validate`` counts: the training loader class, the run's autocast."""
     dataset = ReferEvalDataset(test_split, image_size=SIZE)
     model = PixelwiseModel().train()
-    metrics = validate(
-        model,
-        dataset,
-        batch_size=batch_size,
-        device=torch.device("cpu"),
-        precision=resolve_precision("fp32", torch.device("cpu")),
-        info=ProcessInfo(),
-        collate_fn=collate_samples,
+    metrics = (
+        count_dataset(
+            model,
+            dataset,
+            batch_size=batch_size,
+            process=ProcessInfo(),
+            num_workers=0,
+            collate_fn=collate_samples,
+            device=torch.device("cpu"),
+            autocast=resolve_precision("fp32", torch.device("cpu")).autocast,
+            loader_class=TrainingDataLoader,
+        )
+        .compute()
+        .scores()
     )
     assert model.training  # restored for the next training epoch
     expected = evaluate(model, dataset, batch_size=2, num_workers=0, progress=False).metrics

@@ -29,7 +29,7 @@ def test_zero_gates_get_exactly_zero_gradient():
 
 def test_gate_std_makes_gates_trainable():
     cfg = load_train_config(None, ["model.preset=test_tiny", "objective.gate_std=0.02"])
-    model = build_model(cfg, load_pretrained=False)
+    model = build_model(cfg)
     std = model.backbone.layers[0].res_gate[0].weight.std().item()
     assert 0.01 < std < 0.03
     assert all(g > 0 for g in _gate_grads(model))

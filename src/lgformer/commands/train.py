@@ -95,8 +95,7 @@ def _refuse_writing_inputs(cfg, out_dir: Path) -> None:
     from lgformer.commands.outputs import refuse_inputs_as_outputs
     from lgformer.data.hf_parquet import parquet_files
     from lgformer.data.refer_layout import IMAGE_DIRS, image_dir, instances_path, refs_path
-    from lgformer.engine.checkpoint import BEST, LAST
-    from lgformer.engine.trainer import DIVERGED
+    from lgformer.engine.checkpoint import BEST, DIVERGED, LAST
 
     data, init = cfg.data, cfg.init
     bert = None if init.bert is None or init.bert.lower() == "minilm" else init.bert
@@ -117,8 +116,7 @@ def _keep_other_run(out_dir: Path, resume: Path) -> Path:
     that run's files move to ``<out_dir>/replaced/`` (kept, as with ``--no-resume``), so
     this run writes its own last.pt and config.yaml. Returns where ``resume`` is now
     (moved with the rest if it was one of that run's checkpoints)."""
-    from lgformer.engine.checkpoint import BEST, LAST, REPLACED, set_aside
-    from lgformer.engine.trainer import DIVERGED
+    from lgformer.engine.checkpoint import BEST, DIVERGED, LAST, REPLACED, set_aside
 
     own_last = out_dir / LAST
     if not resume.is_file() or (own_last.is_file() and own_last.samefile(resume)):

@@ -1,5 +1,6 @@
 """``load_split``: one split of a REFER dataset, from REFER's own files or from its
-Hugging Face parquet copies (``lgformer.data.hf_parquet``), as the same ``ReferSplit``.
+Hugging Face parquet copies (``lgformer.data.hf_parquet``), as the same ``ReferSplit``;
+``build_datasets``: the training and validation sets a training config names.
 
 Formats (``--data-format``):
 
@@ -13,12 +14,21 @@ Formats (``--data-format``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from torch.utils.data import Dataset, Subset
+
+from lgformer.data.categories import load_image_categories
+from lgformer.data.datasets import ReferTrainDataset, collate_samples
 from lgformer.data.hf_parquet import load_hf_parquet, parquet_files
 from lgformer.data.refer import ReferSplit, load_refer
 from lgformer.errors import LGFormerError
 from lgformer.tokenizer import SentenceTokenizer
+
+if TYPE_CHECKING:
+    from lgformer.engine.config import TrainConfig
 
 DATA_FORMATS = ("auto", "refer", "hf-parquet")
 
@@ -96,3 +106,44 @@ def _hub_dataset(repo: str) -> Path:
             f"data root {repo} is not a local folder, and the hub says: {first}"
         ) from err
     return Path(path)
+
+
+def build_datasets(
+    cfg: TrainConfig, max_words: int
+) -> tuple[Dataset, Dataset | None, Callable[[list[dict[str, Any]]], dict[str, Any]]]:
+    """(train set, validation set or None, collate function) from ``cfg.data``.
+
+    Training draws one sentence per object per epoch (with the category labels of its
+    image when the config uses the category loss); validation uses one seeded random
+    sentence per object, the same in every epoch so that epochs compare fairly for best.pt.
+    """
+    data = cfg.data
+    tokenizer = SentenceTokenizer(max_words=max_words)
+    source = {"data_format": data.format, "image_dir": data.image_dir, "tokenizer": tokenizer}
+    train_split = load_split(data.root, data.dataset, data.split_by, data.train_split, **source)
+    categories = None
+    if cfg.objective.uses_categories:
+        if data.format == "hf-parquet" or detect_format(data.root, data.dataset) != "refer":
+            raise LGFormerError(
+                "the category loss needs COCO's instances.json (every object of an image), "
+                "which the parquet copies lack: use REFER files, or turn the loss off"
+            )
+        image_ids = {ref.image_id for ref in train_split.refs}
+        categories = load_image_categories(data.root, data.dataset, image_ids)
+    train_set = ReferTrainDataset(
+        train_split,
+        image_size=data.image_size,
+        seed=cfg.seed,
+        shuffle_sentences=data.shuffle_sentences,
+        categories=categories,
+        cache_decoded=data.cache_decoded,
+    )
+    val_set: Dataset | None = None
+    if cfg.validate and data.val_split:
+        val_split = load_split(data.root, data.dataset, data.split_by, data.val_split, **source)
+        val_set = ReferTrainDataset(
+            val_split, image_size=data.image_size, seed=cfg.seed, cache_decoded=data.cache_decoded
+        )
+        if data.val_limit is not None and data.val_limit < len(val_set):
+            val_set = Subset(val_set, range(data.val_limit))
+    return train_set, val_set, collate_samples

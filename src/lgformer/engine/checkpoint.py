@@ -17,9 +17,12 @@ A checkpoint is ``torch.save`` of a dict::
 
 The file is written to a temporary name in the same directory, flushed to
 disk, then renamed over the target: a crash at any moment leaves either the
-old file or the new one, never a torn one. A resumed run must see the same model and
-the same data order as the one that wrote the checkpoint (``check_resumable``); anything
-else (learning rate, epochs, logging) may change and is reported.
+old file or the new one, never a torn one. A resumed run must see the same model
+(``check_resumable``) and the same data order (``check_same_data``) as the one that wrote
+the checkpoint; anything else (learning rate, epochs, logging) may change and is
+reported. Its model is built on the meta device with the checkpoint's tensors as weights
+(``model_from_checkpoint``: no random init first) and ``restore_training_state`` puts
+back the rest.
 """
 
 from __future__ import annotations
@@ -27,14 +30,24 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from lgformer.checkpoints.empty_model import build_empty_model, fill_empty_model
+from lgformer.checkpoints.io import checkpoint_file, unreadable_checkpoint_message
+from lgformer.config import LGFormerConfig
+from lgformer.distributed import ProcessInfo
 from lgformer.engine.config import TrainConfig
+from lgformer.engine.objective import Objective
+from lgformer.engine.optimizer import load_optimizer_state
+from lgformer.engine.rng import restore_process_rng
+from lgformer.engine.schedule import PolySchedule
 from lgformer.errors import LGFormerError
+from lgformer.model import LGFormer
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -171,8 +184,6 @@ def _fsync_dir(directory: Path) -> None:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A training checkpoint as a dict; a clear ``LGFormerError`` if it is unreadable."""
-    from lgformer.checkpoints.io import checkpoint_file, unreadable_checkpoint_message
-
     path = checkpoint_file(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
@@ -194,28 +205,15 @@ TRAINING_KEYS = ("optimizer", "scheduler", "epoch", "step_in_epoch", "step")
 # Config keys that decide which samples make up each step: a checkpoint written with other
 # values cannot be continued (its position in the epoch would point elsewhere).
 RUN_KEYS = ("data.dataset", "data.split_by", "data.train_split", "optim.batch_size")
+_RESTART = "or start a new run with --no-resume or another output.dir"
 
 
 def check_resumable(
-    ckpt: dict[str, Any],
-    path: str | Path,
-    *,
-    model_config: dict[str, Any],
-    cfg: TrainConfig,
-    num_samples: int,
-) -> dict[str, tuple[Any, Any]]:
-    """Refuses a checkpoint this run cannot continue: a model file, another model, or
-    another data order (dataset, split, batch size, training set size).
-
-    Args:
-        ckpt: the loaded training checkpoint (``Trainer.state`` plus RNG states).
-        path: where it was read from (for the messages).
-        model_config: this run's ``LGFormerConfig.to_dict()``.
-        cfg: this run's training config.
-        num_samples: this run's training samples per epoch (``ResumableSampler``).
-
-    Returns:
-        the config changes since the checkpoint (``config_changes``), all of them allowed.
+    ckpt: dict[str, Any], path: str | Path, *, model_config: dict[str, Any]
+) -> None:
+    """Refuses, before a model is built from it, a checkpoint this run cannot continue: a
+    model file (no training state) or one of another model than ``model_config`` (this
+    run's ``LGFormerConfig.to_dict()``).
 
     Raises:
         LGFormerError: naming what differs and how to start over instead.
@@ -226,30 +224,69 @@ def check_resumable(
             f"{path} holds model weights but no training state (no {', '.join(missing)}); "
             f"to start a run from these weights use --set init.checkpoint={path}"
         )
-    restart = "or start a new run with --no-resume or another output.dir"
     if ckpt.get("model_config") not in (None, model_config):
         differs = config_changes(ckpt["model_config"], model_config)
         shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in list(differs.items())[:5])
         more = f" and {len(differs) - 5} more" if len(differs) > 5 else ""
         raise LGFormerError(
             f"{path} was trained with another model than this run's ({shown}{more}, "
-            f"checkpoint -> this run); resume with the same model config, {restart}"
+            f"checkpoint -> this run); resume with the same model config, {_RESTART}"
         )
+
+
+def check_same_data(
+    ckpt: dict[str, Any], path: str | Path, *, cfg: TrainConfig, num_samples: int
+) -> dict[str, tuple[Any, Any]]:
+    """Refuses a checkpoint of another data order (dataset, split, batch size, training set
+    size: ``num_samples``, this run's samples per epoch); returns the config changes since
+    it (``config_changes``), all of them allowed."""
     changes = config_changes(ckpt.get("config") or {}, cfg.to_dict())
     fixed = {k: v for k, v in changes.items() if k in RUN_KEYS and v[0] is not None}
     if fixed:
         raise LGFormerError(
             f"{path} belongs to a run with other data or batches ("
             + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in fixed.items())
-            + f"); resume with the same values, {restart}"
+            + f"); resume with the same values, {_RESTART}"
         )
     samples = ckpt.get("sampler", {}).get("num_samples", num_samples)
     if samples != num_samples:
         raise LGFormerError(
             f"{path} was trained on {samples} samples per epoch, this run's training set "
-            f"has {num_samples}; resume on the same data, {restart}"
+            f"has {num_samples}; resume on the same data, {_RESTART}"
         )
     return changes
+
+
+def model_from_checkpoint(
+    ckpt: dict[str, Any], path: str | Path, model_config: LGFormerConfig
+) -> LGFormer:
+    """The model of ``ckpt`` (checked by ``check_resumable``): built on the meta device, the
+    checkpoint's tensors then its weights, so that nothing is drawn or copied for it."""
+    return fill_empty_model(build_empty_model(model_config), ckpt["model"], str(path))
+
+
+def restore_training_state(
+    ckpt: dict[str, Any],
+    path: str | Path,
+    *,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    scheduler: PolySchedule,
+    seed: int,
+    info: ProcessInfo,
+) -> None:
+    """Puts back what a checkpoint holds besides the model and the run's position: the
+    objective's heads, the optimizer's moments (with this run's hyperparameters), the grad
+    scale, the schedule's iteration and this process's random states."""
+    objective.load_heads(ckpt, path)
+    load_optimizer_state(optimizer, ckpt["optimizer"], path)
+    if ckpt.get("scaler") and scaler.is_enabled():
+        scaler.load_state_dict(ckpt["scaler"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt.get("sampler", {}).get("seed", seed) != seed:
+        warnings.warn("seed changed on resume: the data order differs", stacklevel=3)
+    restore_process_rng(ckpt.get("rng") or [], info.rank, info.world_size, str(path))
 
 
 def config_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

@@ -1,4 +1,4 @@
-"""The training data: its order, its loader and the REFER datasets a config names.
+"""The training data: its order and its loader (the datasets: ``lgformer.data.sources``).
 
 Order: ``ResumableSampler`` makes an epoch's order a pure function of (seed, epoch),
 shuffled with a generator seeded from both, padded to a multiple of the world size like
@@ -25,11 +25,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lgformer.engine.config import TrainConfig
 from lgformer.engine.stop_signals import worker_signals
-from lgformer.errors import LGFormerError
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
@@ -151,51 +149,3 @@ def epoch_loader(
         drop_last=True,
         generator=generator,
     )
-
-
-def build_datasets(
-    cfg: TrainConfig, max_words: int
-) -> tuple[Dataset, Dataset | None, Callable[[list[dict[str, Any]]], dict[str, Any]]]:
-    """(train set, validation set or None, collate function) from ``cfg.data``.
-
-    Training draws one sentence per object per epoch (with the category labels of
-    its image when the config uses the category loss); validation uses one seeded random
-    sentence per object, the same in every epoch so that epochs
-    compare fairly for best.pt.
-    """
-    from lgformer.data.datasets import ReferTrainDataset, collate_samples
-    from lgformer.data.sources import detect_format, load_split
-    from lgformer.tokenizer import SentenceTokenizer
-
-    data = cfg.data
-    tokenizer = SentenceTokenizer(max_words=max_words)
-    source = {"data_format": data.format, "image_dir": data.image_dir, "tokenizer": tokenizer}
-    train_split = load_split(data.root, data.dataset, data.split_by, data.train_split, **source)
-    categories = None
-    if cfg.objective.uses_categories:
-        from lgformer.data.categories import load_image_categories
-
-        if data.format == "hf-parquet" or detect_format(data.root, data.dataset) != "refer":
-            raise LGFormerError(
-                "the category loss needs COCO's instances.json (every object of an image), "
-                "which the parquet copies lack: use REFER files, or turn the loss off"
-            )
-        image_ids = {ref.image_id for ref in train_split.refs}
-        categories = load_image_categories(data.root, data.dataset, image_ids)
-    train_set = ReferTrainDataset(
-        train_split,
-        image_size=data.image_size,
-        seed=cfg.seed,
-        shuffle_sentences=data.shuffle_sentences,
-        categories=categories,
-        cache_decoded=data.cache_decoded,
-    )
-    val_set: Dataset | None = None
-    if cfg.validate and data.val_split:
-        val_split = load_split(data.root, data.dataset, data.split_by, data.val_split, **source)
-        val_set = ReferTrainDataset(
-            val_split, image_size=data.image_size, seed=cfg.seed, cache_decoded=data.cache_decoded
-        )
-        if data.val_limit is not None and data.val_limit < len(val_set):
-            val_set = Subset(val_set, range(data.val_limit))
-    return train_set, val_set, collate_samples

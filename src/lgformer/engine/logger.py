@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,6 +24,10 @@ class RunLogger:
         self._log_dir = str(log_dir)
         self._writer_class: type | None = None
         self._purge_step: int | None = None
+        # The steps since the last training line, and their finite losses.
+        self._window_start = time.perf_counter()
+        self._window_steps = 0
+        self._window_losses: list[float] = []
         if enabled and tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -44,6 +50,19 @@ class RunLogger:
             for tag, value in values.items():
                 self._writer.add_scalar(tag, value, step)
 
+    def start_window(self) -> None:
+        """The next training line covers the steps from now on."""
+        self._window_start = time.perf_counter()
+        self._window_steps = 0
+        self._window_losses = []
+
+    def count_step(self, loss: float) -> None:
+        """One more step for the next training line (a non-finite loss is left out of its
+        mean)."""
+        self._window_steps += 1
+        if math.isfinite(loss):
+            self._window_losses.append(loss)
+
     def window(
         self,
         *,
@@ -51,16 +70,16 @@ class RunLogger:
         epoch: int,
         step_in_epoch: int,
         iters_per_epoch: int,
-        losses: list[float],
-        images: int,
-        elapsed: float,
+        batch_size: int,
         lr: float,
         grad_scale: float | None,
     ) -> None:
-        """The periodic training line and its scalars, for the steps since the last one:
-        mean finite loss (``losses``), lr, images/s over ``elapsed`` seconds, the epoch
-        as a fraction and (fp16) the grad scale. ``epoch`` is 0-based."""
-        images_per_s = images / max(elapsed, 1e-9)
+        """The periodic training line and its scalars for the steps counted since the last
+        one: their mean finite loss, lr, images/s (``batch_size`` a step), the epoch as a
+        fraction and (fp16) the grad scale; then a new window starts. ``epoch`` is 0-based."""
+        elapsed = time.perf_counter() - self._window_start
+        images_per_s = self._window_steps * batch_size / max(elapsed, 1e-9)
+        losses = self._window_losses
         values = {
             "train/lr": lr,
             "train/images_per_s": images_per_s,
@@ -76,6 +95,7 @@ class RunLogger:
             f"step {step} (epoch {epoch + 1}, {step_in_epoch}/{iters_per_epoch}): "
             f"loss {loss_text}, lr {lr:.3e}, {images_per_s:.1f} img/s"
         )
+        self.start_window()
 
     def flush(self) -> None:
         if self._writer is not None:

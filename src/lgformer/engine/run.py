@@ -1,5 +1,12 @@
 """One training run, start to finish, in this process (one of many under torchrun):
-the model with its initial weights, the datasets, resuming, the trainer."""
+the model with its initial weights, the datasets, resuming, the trainer.
+
+A model whose every tensor comes from a file (a resumed run's checkpoint, or
+``init.checkpoint``) is built on the meta device and takes the file's tensors as its
+weights: nothing is randomly initialised only to be overwritten. A fresh run draws its
+initial weights from ``seed``; the Swin ImageNet and BERT files cover only part of the
+model and are loaded over those draws.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,9 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from lgformer.checkpoints.empty_model import build_empty_model, fill_empty_model
+from lgformer.checkpoints.io import read_checkpoint
+from lgformer.data.sources import build_datasets
 from lgformer.distributed import (
     broadcast_object,
     env_process_info,
@@ -22,13 +32,15 @@ from lgformer.engine.checkpoint import (
     DIVERGED,
     LAST,
     REPLACED,
+    check_resumable,
     find_resume_checkpoint,
+    load_checkpoint,
+    model_from_checkpoint,
     older_replaced_path,
     set_aside,
 )
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.cpu_allocator import retain_freed_memory
-from lgformer.engine.data import build_datasets
 from lgformer.engine.rng import seed_everything
 from lgformer.engine.stop_signals import TrainingInterrupted
 from lgformer.engine.trainer import Trainer
@@ -76,17 +88,22 @@ def run_training(
                 _set_aside_previous_run(Path(cfg.output.dir), log)
         # Rank 0 decides, so that every process resumes (or starts fresh) alike.
         resume = broadcast_object(None if resume is None else str(resume))
+        ckpt = None if resume is None else load_checkpoint(resume)
         # Same seed everywhere for the weights (DDP also broadcasts rank 0's) ...
         seed_everything(cfg.seed)
-        model = build_model(cfg, load_pretrained=resume is None, log=log)
+        if ckpt is None:
+            model = build_model(cfg, log=log)
+        else:  # its random states are restored from the checkpoint too
+            check_resumable(ckpt, resume, model_config=cfg.model.build().to_dict())
+            model = model_from_checkpoint(ckpt, resume, cfg.model.build())
         train_set, val_set, collate_fn = datasets(cfg, model.config.max_words)
         # ... then one stream per process, so dropout and stochastic depth differ by rank.
         seed_everything(cfg.seed + info.rank)
         trainer = Trainer(
             cfg, model, train_set, val_set, info=info, device=device, collate_fn=collate_fn
         )
-        if resume is not None:
-            trainer.resume(resume)
+        if ckpt is not None:
+            trainer.resume(ckpt, resume)
         try:
             trainer.fit()
         except TrainingInterrupted:
@@ -98,24 +115,28 @@ def run_training(
         leave_process_group(wait_for_peers=finished)
 
 
-def build_model(
-    cfg: TrainConfig, *, load_pretrained: bool = True, log: Callable[[str], None] = print
-) -> LGFormer:
-    """``build_lgformer`` from ``cfg.model`` (gates initialised as ``cfg.objective`` says),
-    then the ``cfg.init`` weights in order: Swin ImageNet, BERT, a whole LGFormer
-    checkpoint (fine-tuning, overrides both).
-
-    ``load_pretrained=False`` skips the files (a resumed run loads everything anyway).
-    """
+def build_model(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> LGFormer:
+    """The model a fresh run starts from: ``build_lgformer`` from ``cfg.model`` (gates
+    initialised as ``cfg.objective`` says), then the ``cfg.init`` weights: Swin ImageNet
+    and BERT; or a whole LGFormer checkpoint to fine-tune (``init.checkpoint``), which sets
+    every tensor, so that the model is then built from it alone, with no random init."""
+    init = cfg.init
+    if init.checkpoint:
+        sd, _ = read_checkpoint(init.checkpoint)
+        # Owned copies: the run updates them in place, and a file's tensors may be mapped.
+        owned = {key: value.clone() for key, value in sd.items()}
+        model = fill_empty_model(build_empty_model(cfg.model.build()), owned, init.checkpoint)
+        unread = [f"init.{k}" for k in ("swin", "bert") if getattr(init, k)]
+        if unread:
+            log(f"{' and '.join(unread)} not read: {init.checkpoint} sets every tensor")
+        log(f"LGFormer weights {init.checkpoint}: all tensors loaded")
+        return model
     with warnings.catch_warnings():
         # transformers' notes about randomly initialised BERT weights are expected here.
         warnings.simplefilter("ignore")
         model = build_lgformer(cfg.model.build())
     if cfg.objective.gate_std > 0:
         model.backbone.reset_gates(cfg.objective.gate_std)
-    if not load_pretrained:
-        return model
-    init = cfg.init
     if init.swin:
         from lgformer.checkpoints.imagenet import load_swin_imagenet
 
@@ -126,11 +147,6 @@ def build_model(
 
         report = load_bert_weights(model.text_encoder, init.bert)
         log(report.summary(f"BERT weights {init.bert}"))
-    if init.checkpoint:
-        from lgformer.checkpoints import load_checkpoint_into
-
-        load_checkpoint_into(model, init.checkpoint)
-        log(f"LGFormer weights {init.checkpoint}: all tensors loaded")
     return model
 
 

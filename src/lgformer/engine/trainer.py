@@ -14,7 +14,8 @@ every step (one all-reduce of a flag), so that all of them stop at the same step
 One step: ``train_step`` asks the objective (``objective.py``) which phase the step is
 in, runs its forward (the LGFormer and the aids' heads, DDP-wrapped) under autocast,
 takes its loss (``loss.py``), and steps AdamW (``optimizer.py``) and the poly schedule
-(``schedule.py``). Validation runs the evaluator's loop (``lgformer.evaluation.loop``).
+(``schedule.py``); a non-finite loss skips the step (``divergence.py``). Validation runs
+the evaluator's loop (``lgformer.evaluation.loop``); checkpoints: ``checkpoint.py``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +43,23 @@ from lgformer.engine.checkpoint import (
     BEST,
     DIVERGED,
     LAST,
-    check_resumable,
-    load_checkpoint,
+    check_same_data,
     remove_stale_temporaries,
+    restore_training_state,
     write_checkpoint,
 )
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.data import ResumableSampler, TrainingDataLoader, epoch_loader
+from lgformer.engine.divergence import BadSteps
 from lgformer.engine.logger import RunLogger
 from lgformer.engine.objective import Objective
-from lgformer.engine.optimizer import build_training_optimizer, load_optimizer_state
-from lgformer.engine.precision import Precision, resolve_precision
-from lgformer.engine.rng import get_rng_state, restore_process_rng
+from lgformer.engine.optimizer import build_training_optimizer
+from lgformer.engine.precision import resolve_precision
+from lgformer.engine.rng import get_rng_state
 from lgformer.engine.schedule import build_schedule
 from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted
 from lgformer.errors import LGFormerError
 from lgformer.evaluation.loop import count_dataset
-
-
-class TrainingDivergedError(LGFormerError):
-    """The loss stayed NaN/inf for ``optim.max_bad_steps`` steps in a row."""
 
 
 class Trainer:
@@ -71,7 +67,8 @@ class Trainer:
 
     Args:
         cfg: the merged training config (saved into the output directory and checkpoints).
-        model: a bare ``LGFormer`` (already initialised); moved to ``device`` here.
+        model: a bare ``LGFormer`` (initialised, or built from the checkpoint ``resume``
+            continues); moved to ``device`` here.
         train_set: items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,)
             int64, ``target`` (S, S) 0/1; ``set_epoch(epoch)`` is called when present.
             With the category loss or warm start, also ``categories`` (S, S) int64, and
@@ -151,7 +148,7 @@ class Trainer:
         self.step = 0
         self.best_iou = -math.inf
         self.metrics: dict[str, float] = {}
-        self.bad_steps = 0
+        self.bad_steps = BadSteps(cfg.optim.max_bad_steps)
         self._saved_at = -1  # the step of the last checkpoint written
         self._signals = StopSignals(announce=False)  # fit's own, installed while it runs
         self._fit_start = 0  # the step this fit started from
@@ -217,8 +214,8 @@ class Trainer:
                 self._validate()
             self.epoch += 1
             self.step_in_epoch = 0
-            if self.bad_steps and not last:
-                self._defer_checkpoint("the epoch's checkpoint")
+            if self.bad_steps.count and not last:
+                self.logger.info(self.bad_steps.waiting("the epoch's checkpoint"))
                 continue
             self.save(LAST, best=self._is_new_best())
         if self.epoch >= cfg.optim.epochs:
@@ -287,27 +284,25 @@ class Trainer:
             disable=not (self.info.is_main and cfg.output.progress),
             dynamic_ncols=True,
         )
-        window_start, window_steps, window_loss = time.perf_counter(), 0, []
+        self.logger.start_window()
         try:
             for batch in loader:
                 loss = self.train_step(batch)
                 self.step_in_epoch += 1
                 self.step += 1
-                window_steps += 1
-                if math.isfinite(loss):
-                    window_loss.append(loss)
+                self.logger.count_step(loss)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
                 epoch_end = self.step_in_epoch == self.iters_per_epoch
                 if self.step % cfg.output.log_every == 0 or epoch_end:
-                    elapsed = time.perf_counter() - window_start
-                    self._log_window(window_loss, window_steps, elapsed)
-                    window_start, window_steps, window_loss = time.perf_counter(), 0, []
+                    self._log_window()
                 every = cfg.output.checkpoint_every
                 mid_epoch = self.step_in_epoch < self.iters_per_epoch
                 if every and self.step % every == 0 and mid_epoch:
-                    if self.bad_steps:
-                        self._defer_checkpoint(f"the checkpoint of step {self.step}")
+                    if self.bad_steps.count:
+                        self.logger.info(
+                            self.bad_steps.waiting(f"the checkpoint of step {self.step}")
+                        )
                     else:
                         self.save(LAST)
                 if self._agree_on_stop() or (mid_epoch and self._stop_requested()):
@@ -351,7 +346,7 @@ class Trainer:
         if not math.isfinite(value):
             self._skip_step(value)
             return value
-        self.bad_steps = 0
+        self.bad_steps.count = 0
         with sync():
             self.scaler.scale(loss).backward()
         if warming:
@@ -365,41 +360,14 @@ class Trainer:
         self.scheduler.step()
         return value
 
-    def _defer_checkpoint(self, what: str) -> None:
-        """Logs that ``what`` is not written: the last steps' losses were not finite, and
-        last.pt keeps the state from before them (a relaunch must not resume into them)."""
-        self.logger.info(
-            f"{what} waits: the last {self.bad_steps} losses were not finite; "
-            f"{LAST} keeps the state from before them"
-        )
-
     def _skip_step(self, value: float) -> None:
-        self.bad_steps += 1
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()  # the schedule follows the data, skipped or not
         where = f"epoch {self.epoch + 1}, step {self.step + 1}"
-        if self.info.is_main:
-            warnings.warn(
-                f"loss is {value} at {where}: step skipped "
-                f"({self.bad_steps}/{self.cfg.optim.max_bad_steps} in a row)",
-                stacklevel=2,
-            )
-        if self.bad_steps >= self.cfg.optim.max_bad_steps:
+        if self.bad_steps.skip(value, where, warn=self.info.is_main):
             self.step_in_epoch += 1  # this batch is consumed
             self.step += 1
-            path = self.save(DIVERGED)
-            if (self.out_dir / LAST).is_file():
-                relaunch = (
-                    f"{LAST}, written before these non-finite steps (checkpoints wait while "
-                    "the loss is not finite), is where a new launch resumes"
-                )
-            else:
-                relaunch = f"there is no {LAST} yet, so a new launch starts over"
-            raise TrainingDivergedError(
-                f"training stopped: the loss was not finite for {self.bad_steps} steps in a row "
-                f"(last at {where}). The state is saved in {path}; {relaunch}. "
-                "Try a lower optim.lr, optim.grad_clip=1.0 or optim.precision=bf16."
-            )
+            raise self.bad_steps.diverged(where, self.save(DIVERGED), self.out_dir)
 
     # ------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:
@@ -423,7 +391,7 @@ class Trainer:
             },
             "best_iou": self.best_iou,
             "metrics": dict(self.metrics),
-            "bad_steps": self.bad_steps,
+            "bad_steps": self.bad_steps.count,
             **self.objective.head_state_dicts(),
         }
 
@@ -437,35 +405,29 @@ class Trainer:
                 self.logger.info(f"new best overall IoU {self.best_iou:.2f}: saved {BEST}")
         return self.out_dir / name
 
-    def resume(self, path: str | Path) -> None:
-        """Restores everything ``save`` wrote; the next ``fit`` continues exactly. The
-        optimizer's hyperparameters (lr, weight decay, betas, eps) are this run's config's;
-        a checkpoint of another model, data or batch size is refused."""
-        ckpt = load_checkpoint(path)
-        changes = check_resumable(
+    def resume(self, ckpt: dict[str, Any], path: str | Path) -> None:
+        """Restores everything ``save`` wrote but the model, which must have been built from
+        ``ckpt`` (read from ``path``: ``checkpoint.model_from_checkpoint``); the next ``fit``
+        continues exactly. The optimizer's hyperparameters (lr, weight decay, betas, eps)
+        are this run's config's; a checkpoint of other data or batch size is refused."""
+        changes = check_same_data(ckpt, path, cfg=self.cfg, num_samples=self.sampler.num_samples)
+        restore_training_state(
             ckpt,
             path,
-            model_config=self.model.config.to_dict(),
-            cfg=self.cfg,
-            num_samples=self.sampler.num_samples,
+            objective=self.objective,
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+            scheduler=self.scheduler,
+            seed=self.cfg.seed,
+            info=self.info,
         )
-        self.model.load_state_dict(ckpt["model"])
-        self.objective.load_heads(ckpt, path)
-        load_optimizer_state(self.optimizer, ckpt["optimizer"], path)
-        if ckpt.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(ckpt["scaler"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch = int(ckpt["epoch"])
         self.step_in_epoch = int(ckpt["step_in_epoch"])
         self.step = int(ckpt["step"])
         self.logger.resume_at(self.step + 1)
         self.best_iou = float(ckpt.get("best_iou", -math.inf))
         self.metrics = dict(ckpt.get("metrics", {}))
-        self.bad_steps = int(ckpt.get("bad_steps", 0))
-        sampler = ckpt.get("sampler", {})
-        if sampler.get("seed", self.cfg.seed) != self.cfg.seed:
-            warnings.warn("seed changed on resume: the data order differs", stacklevel=2)
-        restore_process_rng(ckpt.get("rng") or [], self.info.rank, self.info.world_size, str(path))
+        self.bad_steps.count = int(ckpt.get("bad_steps", 0))
         self.logger.info(
             f"resumed from {path}: epoch {self.epoch + 1}, batch {self.step_in_epoch}/"
             f"{self.iters_per_epoch}, step {self.step}"
@@ -478,19 +440,24 @@ class Trainer:
 
     # ------------------------------------------------------------ reporting
     def _validate(self) -> None:
-        """Validates on the whole val set (every process its shard), logs the metrics."""
+        """Validates on the whole val set through the evaluator's loop (every process counts
+        its shard and gets the counts of the whole split), then logs the metrics."""
         assert self.val_set is not None
-        self.metrics = validate(
-            self.model,
+        counts = count_dataset(
+            self.model,  # bare, not DDP-wrapped; evaluated in eval mode, its mode restored
             self.val_set,
             batch_size=self.batch_size,
-            device=self.device,
-            precision=self.precision,
-            info=self.info,
+            process=self.info,
             num_workers=self.cfg.data.num_workers,
             collate_fn=self.collate_fn,
-            progress=self.info.is_main and self.cfg.output.progress,
+            device=self.device,
+            autocast=self.precision.autocast,
+            progress=self.cfg.output.progress,
+            desc="validate",
+            leave=False,
+            loader_class=TrainingDataLoader,  # a stop signal is the trainer's to handle
         )
+        self.metrics = counts.compute().scores()
         self.logger.scalars({f"val/{k}": v for k, v in self.metrics.items()}, self.step)
         self.logger.info(
             f"epoch {self.epoch + 1} validation: "
@@ -505,53 +472,14 @@ class Trainer:
         self.best_iou = iou
         return True
 
-    def _log_window(self, losses: list[float], steps: int, elapsed: float) -> None:
-        """One log line (and TensorBoard scalars) for the last ``steps`` steps."""
-        scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
+    def _log_window(self) -> None:
+        """One log line (and TensorBoard scalars) for the steps since the last one."""
         self.logger.window(
             step=self.step,
             epoch=self.epoch,
             step_in_epoch=self.step_in_epoch,
             iters_per_epoch=self.iters_per_epoch,
-            losses=losses,
-            images=steps * self.cfg.optim.batch_size,
-            elapsed=elapsed,
+            batch_size=self.cfg.optim.batch_size,
             lr=self.scheduler.get_last_lr()[0],
-            grad_scale=scale,
+            grad_scale=self.scaler.get_scale() if self.scaler.is_enabled() else None,
         )
-
-
-def validate(
-    model: nn.Module,
-    dataset: Dataset,
-    *,
-    batch_size: int,
-    device: torch.device,
-    precision: Precision,
-    info: ProcessInfo,
-    num_workers: int = 0,
-    collate_fn: Any = None,
-    progress: bool = False,
-) -> dict[str, float]:
-    """Metrics in percent (``overall_iou``, ``mean_iou``, ``precision@0.5`` ... ``@0.9``)
-    of ``model`` (bare, not DDP-wrapped; evaluated in eval mode, its mode restored) on
-    ``dataset`` (items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,) and
-    ``target`` (S, S) 0/1), through the evaluator's loop: every process counts its shard
-    and gets the exact counts of the whole split (identical to a single process)."""
-    metrics = count_dataset(
-        model,
-        dataset,
-        batch_size=batch_size,
-        process=info,
-        num_workers=num_workers,
-        collate_fn=collate_fn,
-        device=device,
-        autocast=precision.autocast,
-        progress=progress,
-        desc="validate",
-        leave=False,
-        loader_class=TrainingDataLoader,  # a stop signal is the trainer's to handle
-    ).compute()
-    out = {"overall_iou": metrics.overall_iou, "mean_iou": metrics.mean_iou}
-    out.update({f"precision@{k:g}": v for k, v in metrics.precision.items()})
-    return out

@@ -63,14 +63,15 @@ class SegmentationMetrics:
     precision: dict[float, float]  # threshold -> percent of samples with IoU >= threshold
     num_samples: int
 
+    def scores(self) -> dict[str, float]:
+        """``overall_iou``, ``mean_iou``, ``precision@0.5`` .. ``precision@0.9`` (unrounded)."""
+        out = {"overall_iou": self.overall_iou, "mean_iou": self.mean_iou}
+        out.update({f"precision@{k:g}": v for k, v in self.precision.items()})
+        return out
+
     def as_dict(self) -> dict[str, float | int]:
-        """``overall_iou``, ``mean_iou``, ``precision@0.5`` .. ``precision@0.9`` rounded
-        to two decimals, and ``num_samples``."""
-        out: dict[str, float | int] = {
-            "overall_iou": round(self.overall_iou, 2),
-            "mean_iou": round(self.mean_iou, 2),
-        }
-        out.update({f"precision@{k:g}": round(v, 2) for k, v in self.precision.items()})
+        """``scores`` rounded to two decimals, and ``num_samples``."""
+        out: dict[str, float | int] = {k: round(v, 2) for k, v in self.scores().items()}
         out["num_samples"] = self.num_samples
         return out
 
