@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -38,6 +39,22 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.signum = signum
         self.step = step
         self.exit_code = 128 + signum
+
+    @classmethod
+    def at(cls, signum: int, step: int, position: str | None, last: Path) -> TrainingInterrupted:
+        """The stop by ``signum`` after ``step`` steps, saved in ``last``; ``position`` is
+        where the next batch is, in words (None: this launch trained nothing, so that
+        nothing new was saved)."""
+        name = signal.Signals(signum).name
+        if position is None:
+            message = f"stopped by {name} before the first step of this launch"
+        else:
+            message = (
+                f"stopped by {name} at step {step} ({position}), saved in {last}. To "
+                f"continue from there, launch again with the same output.dir and no "
+                f"--resume (or with --resume {last})"
+            )
+        return cls(message, signum=signum, step=step)
 
 
 class StopSignals:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -229,29 +228,18 @@ class Trainer:
         return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
 
     def _agree_on_stop(self) -> bool:
-        """Whether a stop signal reached this process or, under DDP, any process.
-
-        With several processes this is collective (a one-element all-reduce): every
-        process calls it at the same points, after each step and at epoch starts, and
-        all get the same answer. One process just reads its flag.
-        """
+        """Whether a stop signal reached this process or, under DDP, any process (collective:
+        every process calls it at the same points, ``StopSignals.agreed``)."""
         self.stop_signal = self._signals.agreed(self.info.enabled, self.device)
         return bool(self.stop_signal)
 
     def _interrupted(self) -> None:
         """Logs where a signal stopped the run (already saved) and raises."""
-        name = signal.Signals(self.stop_signal).name
-        if self.step == self._fit_start:  # nothing trained: nothing new to save
-            message = f"stopped by {name} before the first step of this launch"
-        else:
-            path = self.out_dir / LAST
-            message = (
-                f"stopped by {name} at step {self.step} ({self._position()}), saved in "
-                f"{path}. To continue from there, launch again with the same output.dir "
-                f"and no --resume (or with --resume {path})"
-            )
-        self.logger.info(message)
-        raise TrainingInterrupted(message, signum=self.stop_signal, step=self.step)
+        trained = self.step != self._fit_start  # else nothing new was saved
+        where = self._position() if trained else None
+        error = TrainingInterrupted.at(self.stop_signal, self.step, where, self.out_dir / LAST)
+        self.logger.info(str(error))
+        raise error
 
     def _position(self) -> str:
         """Where the next batch is, in words."""
