@@ -3,7 +3,7 @@
 from lgformer.engine.checkpoint import load_checkpoint
 from lgformer.engine.run import run_training
 
-from .test_build_init import real_inits
+from .test_run_build_model import real_inits
 from .tiny_data import assert_same_training_state, squares_factory, tiny_config
 
 # Dropout in BERT and stochastic depth in Swin stay on: the RNG states must be restored too.

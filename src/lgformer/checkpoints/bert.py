@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lgformer.checkpoints.diagnosis import unreadable_checkpoint_message
 from lgformer.checkpoints.state_dict import LoadReport
 from lgformer.errors import CheckpointMismatchError, LGFormerError
 
@@ -50,8 +51,6 @@ def read_bert_state_dict(directory: Path) -> dict[str, torch.Tensor]:
         except Exception as err:  # safetensors' own error type, OSError
             raise LGFormerError(f"cannot read BERT weights {st}: {err}") from err
     elif pt.is_file():
-        from lgformer.checkpoints.io import unreadable_checkpoint_message
-
         try:
             raw = torch.load(pt, map_location="cpu", weights_only=True)
         except Exception as err:  # unpickling errors come in many types

@@ -1,9 +1,12 @@
-"""Turns a key mismatch into an error message that says what it likely means."""
+"""Turns a key mismatch, or a file torch cannot read, into an error message that says what
+it likely means."""
 
 from __future__ import annotations
 
 import math
+import pickle
 import re
+from pathlib import Path
 
 from lgformer.checkpoints.state_dict import KeyReport
 from lgformer.config import SWIN_SIZES
@@ -90,4 +93,35 @@ def _block_depth_hint(report: KeyReport) -> str | None:
     return (
         f"Swin depth: stage {stage} has a different number of blocks (e.g. Swin-T has 6 "
         "blocks in stage 2, Swin-S/B/L 18)"
+    )
+
+
+def unreadable_checkpoint_message(path: Path, err: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed with ``err``, and what to do, on one
+    line (torch's own messages run for lines about miniz and ``weights_only``)."""
+    text = str(err)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch's weights-only unpickler refuses every global beyond tensors (classes, functions
+    # such as os.system) with this type; its wording changes between versions. A pickle of
+    # any protocol starts with 0x80.
+    if head.startswith((b"PK\x03\x04", b"\x80")) and isinstance(err, pickle.UnpicklingError):
+        return (
+            f"cannot read checkpoint {path}: this file holds code or objects that are not "
+            "tensors; it was not loaded (if you trust its source, save its state dict of "
+            "tensors alone with torch.save)"
+        )
+    # torch.save writes a zip archive ("PK\x03\x04"), or a pickle (protocol 2) before 1.6.
+    if head.startswith((b"PK\x03\x04", b"\x80\x02")) or any(
+        sign in text for sign in ("zip archive", "EOF", "truncated", "corrupt")
+    ):
+        return (
+            f"cannot read checkpoint {path}: the file is truncated or corrupt; "
+            "download or copy it again"
+        )
+    if path.stat().st_size == 0:
+        return f"checkpoint {path} is empty (0 bytes): download or copy it again"
+    return (
+        f"cannot read checkpoint {path}: it is not a PyTorch checkpoint (torch.save) or a "
+        "safetensors file; give an LGFormer .pth/.pt or .safetensors file"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -20,17 +20,19 @@ from lgformer.checkpoints.diagnosis import explain_mismatch
 from lgformer.checkpoints.state_dict import RECOMPUTED_BUFFERS, compare_keys
 from lgformer.config import LGFormerConfig
 from lgformer.errors import CheckpointMismatchError
-from lgformer.model import LGFormer, build_lgformer
 from lgformer.model.swin import relative_position_index
 
 _ALIGNMENT = 64  # bytes, as PyTorch's CPU allocator aligns
+# Builds the model a config describes: ``lgformer.model.build_lgformer`` (passed in by the
+# caller: the model's own loading hooks use this module, so it does not import the model).
+ModelBuilder = Callable[[LGFormerConfig], torch.nn.Module]
 
 
-def build_empty_model(config: LGFormerConfig) -> LGFormer:
-    """The model ``config`` describes, every parameter and buffer on the meta device."""
+def build_empty_model(config: LGFormerConfig, build: ModelBuilder) -> torch.nn.Module:
+    """``build(config)`` with every parameter and buffer on the meta device."""
     with warnings.catch_warnings(), torch.device("meta"):
         warnings.simplefilter("ignore")  # transformers' notes on untrained BERT weights
-        return build_lgformer(config)
+        return build(config)
 
 
 def check_fits(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: str) -> None:
@@ -43,8 +45,8 @@ def check_fits(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: s
 
 
 def fill_empty_model(
-    model: LGFormer, sd: Mapping[str, torch.Tensor], source: str = "checkpoint"
-) -> LGFormer:
+    model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: str = "checkpoint"
+) -> torch.nn.Module:
     """Makes the tensors of ``sd`` the parameters of a ``build_empty_model`` model.
 
     Checks keys and shapes first (``check_fits``). Floating-point tensors are cast to

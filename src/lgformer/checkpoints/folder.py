@@ -65,19 +65,6 @@ def read_config_json(directory: Path) -> tuple[dict | None, ModelInfo]:
     return data.get("model_config"), ModelInfo.from_dict(data, str(path))
 
 
-def write_model_folder(model: object, directory: str | Path, info: ModelInfo | None = None) -> Path:
-    """Writes ``model`` (an ``LGFormer``) as ``directory/model.safetensors`` and
-    ``directory/config.json``; ``info`` defaults to ``model.model_info``."""
-    from lgformer.checkpoints.io import save_model
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    info = info or model.model_info  # type: ignore[attr-defined]
-    save_model(model, directory / WEIGHTS_FILE, info=info)  # type: ignore[arg-type]
-    write_config_json(directory, folder_config(model.config.to_dict(), info))  # type: ignore[attr-defined]
-    return directory
-
-
 def hub_folder(
     model_id: str,
     *,

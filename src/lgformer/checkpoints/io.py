@@ -1,25 +1,41 @@
-"""Loading and saving LGFormer weights: released checkpoints, training checkpoints, safetensors."""
+"""Loading and saving LGFormer weights: released checkpoints, training checkpoints,
+safetensors files and model folders.
+
+Nothing here imports the model: ``load_model_with`` is given the function that builds
+it (``lgformer.checkpoints.load_model`` passes ``build_lgformer``), so that the model's
+own ``save_pretrained`` / ``from_pretrained`` can use this module without a circle.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from lgformer.checkpoints.empty_model import build_empty_model, check_fits, fill_empty_model
-from lgformer.checkpoints.folder import WEIGHTS_FILE, is_model_folder, read_config_json
+from lgformer.checkpoints.diagnosis import unreadable_checkpoint_message
+from lgformer.checkpoints.empty_model import (
+    ModelBuilder,
+    build_empty_model,
+    check_fits,
+    fill_empty_model,
+)
+from lgformer.checkpoints.folder import (
+    WEIGHTS_FILE,
+    folder_config,
+    is_model_folder,
+    read_config_json,
+    write_config_json,
+)
 from lgformer.checkpoints.infer_config import infer_config
 from lgformer.checkpoints.mapped_safetensors import read_mapped, write_aligned
 from lgformer.checkpoints.state_dict import unwrap_state_dict
 from lgformer.config import LGFormerConfig, build_config
 from lgformer.errors import CheckpointMismatchError, LGFormerError
-from lgformer.model import LGFormer
 from lgformer.model_info import ModelInfo, preset_of
 
 CONFIG_METADATA_KEY = "lgformer_config"
@@ -135,37 +151,6 @@ def _torch_load(path: Path) -> object:
         raise LGFormerError(unreadable_checkpoint_message(path, err)) from err
 
 
-def unreadable_checkpoint_message(path: Path, err: Exception) -> str:
-    """Why ``torch.load(path, weights_only=True)`` failed with ``err``, and what to do, on one
-    line (torch's own messages run for lines about miniz and ``weights_only``)."""
-    text = str(err)
-    with open(path, "rb") as f:
-        head = f.read(4)
-    # torch's weights-only unpickler refuses every global beyond tensors (classes, functions
-    # such as os.system) with this type; its wording changes between versions. A pickle of
-    # any protocol starts with 0x80.
-    if head.startswith((b"PK\x03\x04", b"\x80")) and isinstance(err, pickle.UnpicklingError):
-        return (
-            f"cannot read checkpoint {path}: this file holds code or objects that are not "
-            "tensors; it was not loaded (if you trust its source, save its state dict of "
-            "tensors alone with torch.save)"
-        )
-    # torch.save writes a zip archive ("PK\x03\x04"), or a pickle (protocol 2) before 1.6.
-    if head.startswith((b"PK\x03\x04", b"\x80\x02")) or any(
-        sign in text for sign in ("zip archive", "EOF", "truncated", "corrupt")
-    ):
-        return (
-            f"cannot read checkpoint {path}: the file is truncated or corrupt; "
-            "download or copy it again"
-        )
-    if path.stat().st_size == 0:
-        return f"checkpoint {path} is empty (0 bytes): download or copy it again"
-    return (
-        f"cannot read checkpoint {path}: it is not a PyTorch checkpoint (torch.save) or a "
-        "safetensors file; give an LGFormer .pth/.pt or .safetensors file"
-    )
-
-
 def _read_safetensors(
     path: Path, *, tensors: bool = True
 ) -> tuple[dict[str, torch.Tensor], dict | None, ModelInfo]:
@@ -227,25 +212,16 @@ def load_checkpoint_into(model: torch.nn.Module, path: str | Path) -> None:
     load_state_dict_strict(model, sd, str(path))
 
 
-def load_model(
+def load_model_with(
+    build: ModelBuilder,
     path: str | Path,
     device: str | torch.device = "cpu",
     *,
     preset: str | None = None,
     report: Callable[[str], None] | None = None,
-) -> LGFormer:
-    """Builds the model a checkpoint or model folder describes and loads it, in eval mode.
-
-    The config comes from ``preset`` if given, else from the checkpoint (training
-    checkpoints, safetensors and folders carry it), else it is inferred from tensor
-    shapes (released checkpoints). ``model.model_info`` is what the file records (input
-    size, origin). ``report`` is called with a short line before each slow step.
-
-    The config is checked against the file's tensor shapes (a safetensors header:
-    before its data is read) and the model is built on the meta device, its parameters
-    then being the file's tensors: no random init, and a config that lies about the
-    sizes costs no memory.
-    """
+) -> torch.nn.Module:
+    """``lgformer.checkpoints.load_model`` with the model built by ``build(config)`` (on
+    the meta device)."""
     say = report or (lambda message: None)
     forced = build_config(preset) if preset is not None else None  # a bad name fails first
     say(f"reading {path}")
@@ -265,7 +241,7 @@ def load_model(
                 f"first keys: {list(header)[:5]}"
             ) from err
     say(f"building the model ({preset_of(config)})")
-    model = build_empty_model(config)
+    model = build_empty_model(config, build)
     check_fits(model, header, str(path))
     say(f"loading {sum(v.numel() for v in header.values()) / 1e6:.1f}M weights")
     meta = any(v.is_meta for v in header.values())
@@ -339,7 +315,7 @@ def _text_encoder_weights(source: str) -> dict[str, torch.Tensor]:
 
 
 def save_model(
-    model: LGFormer,
+    model: torch.nn.Module,
     path: str | Path,
     *,
     dtype: torch.dtype | None = None,
@@ -379,3 +355,14 @@ def save_model(
     os.chmod(tmp, 0o666 & ~umask)  # as a new file gets it (a leftover .tmp keeps its own)
     tmp.replace(path)
     return path
+
+
+def write_model_folder(model: object, directory: str | Path, info: ModelInfo | None = None) -> Path:
+    """Writes ``model`` (an ``LGFormer``) as ``directory/model.safetensors`` and
+    ``directory/config.json``; ``info`` defaults to ``model.model_info``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    info = info or model.model_info  # type: ignore[attr-defined]
+    save_model(model, directory / WEIGHTS_FILE, info=info)  # type: ignore[arg-type]
+    write_config_json(directory, folder_config(model.config.to_dict(), info))  # type: ignore[attr-defined]
+    return directory

@@ -37,8 +37,9 @@ from typing import Any
 
 import torch
 
+from lgformer.checkpoints.diagnosis import unreadable_checkpoint_message
 from lgformer.checkpoints.empty_model import build_empty_model, fill_empty_model
-from lgformer.checkpoints.io import checkpoint_file, unreadable_checkpoint_message
+from lgformer.checkpoints.io import checkpoint_file
 from lgformer.config import LGFormerConfig
 from lgformer.distributed import ProcessInfo
 from lgformer.engine.config import TrainConfig
@@ -47,7 +48,7 @@ from lgformer.engine.optimizer import load_optimizer_state
 from lgformer.engine.rng import restore_process_rng
 from lgformer.engine.schedule import PolySchedule
 from lgformer.errors import LGFormerError
-from lgformer.model import LGFormer
+from lgformer.model import LGFormer, build_lgformer
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -262,7 +263,9 @@ def model_from_checkpoint(
 ) -> LGFormer:
     """The model of ``ckpt`` (checked by ``check_resumable``): built on the meta device, the
     checkpoint's tensors then its weights, so that nothing is drawn or copied for it."""
-    return fill_empty_model(build_empty_model(model_config), ckpt["model"], str(path))
+    return fill_empty_model(
+        build_empty_model(model_config, build_lgformer), ckpt["model"], str(path)
+    )
 
 
 def restore_training_state(

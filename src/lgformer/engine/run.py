@@ -125,7 +125,9 @@ def build_model(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> LGFo
         sd, _ = read_checkpoint(init.checkpoint)
         # Owned copies: the run updates them in place, and a file's tensors may be mapped.
         owned = {key: value.clone() for key, value in sd.items()}
-        model = fill_empty_model(build_empty_model(cfg.model.build()), owned, init.checkpoint)
+        model = fill_empty_model(
+            build_empty_model(cfg.model.build(), build_lgformer), owned, init.checkpoint
+        )
         unread = [f"init.{k}" for k in ("swin", "bert") if getattr(init, k)]
         if unread:
             log(f"{' and '.join(unread)} not read: {init.checkpoint} sets every tensor")

@@ -70,7 +70,7 @@ class LGFormer(
         self.text_encoder = text_encoder
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        from lgformer.checkpoints.folder import write_model_folder
+        from lgformer.checkpoints.io import write_model_folder
 
         write_model_folder(self, save_directory)
 
@@ -109,9 +109,10 @@ class LGFormer(
         map_location: str | torch.device = "cpu",
         **ignored: Any,  # hub options (already resolved) and config.json's content
     ) -> LGFormer:
-        from lgformer.checkpoints import load_model
+        # Not lgformer.checkpoints.load_model: that module imports this one.
+        from lgformer.checkpoints.io import load_model_with
 
-        return load_model(model_id, map_location)
+        return load_model_with(build_lgformer, model_id, map_location)
 
     def forward(
         self,
