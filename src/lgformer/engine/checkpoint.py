@@ -21,7 +21,7 @@ old file or the new one, never a torn one. A resumed run must see the same model
 (``check_resumable``) and the same data order (``check_same_data``) as the one that wrote
 the checkpoint; anything else (learning rate, epochs, logging) may change and is
 reported. Its model is built on the meta device with the checkpoint's tensors as weights
-(``model_from_checkpoint``: no random init first) and ``restore_training_state`` puts
+(``model_from_weights``: no random init first) and ``restore_training_state`` puts
 back the rest.
 """
 
@@ -31,7 +31,7 @@ import glob
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -258,14 +258,14 @@ def check_same_data(
     return changes
 
 
-def model_from_checkpoint(
-    ckpt: dict[str, Any], path: str | Path, model_config: LGFormerConfig
+def model_from_weights(
+    state_dict: Mapping[str, torch.Tensor], source: str | Path, model_config: LGFormerConfig
 ) -> LGFormer:
-    """The model of ``ckpt`` (checked by ``check_resumable``): built on the meta device, the
-    checkpoint's tensors then its weights, so that nothing is drawn or copied for it."""
-    return fill_empty_model(
-        build_empty_model(model_config, build_lgformer), ckpt["model"], str(path)
-    )
+    """The model ``model_config`` describes with the tensors of ``state_dict`` (read from
+    ``source``; all of the model's, keys and shapes checked) as its weights: built on the
+    meta device, so that nothing is drawn or copied for it."""
+    empty = build_empty_model(model_config, build_lgformer)
+    return fill_empty_model(empty, state_dict, str(source))
 
 
 def restore_training_state(

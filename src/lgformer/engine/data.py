@@ -84,9 +84,6 @@ class ResumableSampler(Sampler[int]):
     def __len__(self) -> int:
         return max(0, self.per_rank() - self.consumed)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "epoch": self.epoch, "consumed": self.consumed}
-
 
 @contextlib.contextmanager
 def stop_signals_held() -> Iterator[None]:

@@ -97,10 +97,6 @@ class RunLogger:
         )
         self.start_window()
 
-    def flush(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
-
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()

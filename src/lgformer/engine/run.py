@@ -17,7 +17,6 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from lgformer.checkpoints.empty_model import build_empty_model, fill_empty_model
 from lgformer.checkpoints.io import read_checkpoint
 from lgformer.data.sources import build_datasets
 from lgformer.distributed import (
@@ -35,7 +34,7 @@ from lgformer.engine.checkpoint import (
     check_resumable,
     find_resume_checkpoint,
     load_checkpoint,
-    model_from_checkpoint,
+    model_from_weights,
     older_replaced_path,
     set_aside,
 )
@@ -94,8 +93,9 @@ def run_training(
         if ckpt is None:
             model = build_model(cfg, log=log)
         else:  # its random states are restored from the checkpoint too
-            check_resumable(ckpt, resume, model_config=cfg.model.build().to_dict())
-            model = model_from_checkpoint(ckpt, resume, cfg.model.build())
+            config = cfg.model.build()
+            check_resumable(ckpt, resume, model_config=config.to_dict())
+            model = model_from_weights(ckpt["model"], resume, config)
         train_set, val_set, collate_fn = datasets(cfg, model.config.max_words)
         # ... then one stream per process, so dropout and stochastic depth differ by rank.
         seed_everything(cfg.seed + info.rank)
@@ -125,9 +125,7 @@ def build_model(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> LGFo
         sd, _ = read_checkpoint(init.checkpoint)
         # Owned copies: the run updates them in place, and a file's tensors may be mapped.
         owned = {key: value.clone() for key, value in sd.items()}
-        model = fill_empty_model(
-            build_empty_model(cfg.model.build(), build_lgformer), owned, init.checkpoint
-        )
+        model = model_from_weights(owned, init.checkpoint, cfg.model.build())
         unread = [f"init.{k}" for k in ("swin", "bert") if getattr(init, k)]
         if unread:
             log(f"{' and '.join(unread)} not read: {init.checkpoint} sets every tensor")

@@ -395,7 +395,7 @@ class Trainer:
 
     def resume(self, ckpt: dict[str, Any], path: str | Path) -> None:
         """Restores everything ``save`` wrote but the model, which must have been built from
-        ``ckpt`` (read from ``path``: ``checkpoint.model_from_checkpoint``); the next ``fit``
+        ``ckpt`` (read from ``path``: ``checkpoint.model_from_weights``); the next ``fit``
         continues exactly. The optimizer's hyperparameters (lr, weight decay, betas, eps)
         are this run's config's; a checkpoint of other data or batch size is refused."""
         changes = check_same_data(ckpt, path, cfg=self.cfg, num_samples=self.sampler.num_samples)
