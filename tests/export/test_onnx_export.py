@@ -130,3 +130,25 @@ def test_serve_takes_an_onnx_file(exported, monkeypatch):
     assert type(seg.model).__name__ == "OnnxLGFormer" and seg.image_size == SIZE
     masks = seg.segment(np.zeros((20, 30, 3), np.uint8), ["[unused1]"])
     assert masks.shape == (1, 20, 30)
+
+
+def test_a_channel_nearly_constant_over_many_tokens_normalises_in_onnxruntime(tmp_path):
+    """VLBA's token instance norm, exported: a channel whose mean is 1e4 times its std
+    over 14400 tokens (as VLBA's word-attention output at 480 px on the parity weights)
+    keeps its variation in onnxruntime. Against the exact result of the float32 input:
+    onnxruntime ~1e-6 with the export's shift, 5e-3 without; eager float32 2e-4."""
+    from lgformer.model.fusion import _instance_norm_tokens
+
+    class Norm(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return _instance_norm_tokens(x, 1e-5)
+
+    g = torch.Generator().manual_seed(0)
+    x = (300.0 + 0.03 * torch.randn(1, 14400, 4, generator=g, dtype=torch.float64)).float()
+    ref = _instance_norm_tokens(x.double(), 1e-5).numpy()  # the float32 input, exactly
+    path = tmp_path / "norm.onnx"
+    torch.onnx.export(Norm(), (x,), dynamo=True, opset_version=18, verbose=False).save(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    error = float(np.linalg.norm(got.astype(np.float64) - ref) / np.linalg.norm(ref))
+    assert error < 1e-4

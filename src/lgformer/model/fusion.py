@@ -139,7 +139,17 @@ def pointwise(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
 
 
 def _instance_norm_tokens(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """``InstanceNorm1d`` of (B, N, C) tokens: each channel over the N tokens."""
+    """``InstanceNorm1d`` of (B, N, C) tokens: each channel over the N tokens.
+
+    While exporting (ONNX), each channel is first shifted by its first token, which
+    changes neither the mean-free values nor the variance: onnxruntime sums a long token
+    axis in float32 with much more rounding than PyTorch, and a channel nearly constant
+    over the pixels (VLBA's word-attention output, |mean| / std ~ 3e4 on the parity
+    weights) then loses its variation to the error of its mean; the differences to a
+    nearby token are exact in float32 and have a mean of the order of the std.
+    """
+    if torch.compiler.is_exporting():
+        x = x - x[:, :1]
     var, mean = torch.var_mean(x, 1, keepdim=True, correction=0)
     return (x - mean) * torch.rsqrt(var + eps)
 
