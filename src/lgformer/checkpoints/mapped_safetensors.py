@@ -7,7 +7,7 @@ and the tensors' bytes back to back, with no gap (the format forbids holes).
 an offset that is a multiple of their element size but not of 64 bytes;
 ``safe_open(...).get_tensor`` copies each one into memory.
 
-``write_aligned`` writes a standard file whose data begins 64 bytes into a page (the
+``write_aligned`` writes a standard file whose data begins at a multiple of 64 bytes (the
 header is padded with spaces, which JSON allows) and whose tensors whose byte size is a
 multiple of 64 come first, so each of them starts 64-byte aligned, as PyTorch's own
 allocations are; the few others (a bias of odd length, Swin's position tables) follow,
