@@ -246,3 +246,16 @@ def test_safetensors_files_are_recognised_whatever_their_name(tmp_path):
     loaded = load_model(renamed)
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_a_safetensors_file_from_another_writer_loads_with_its_values(tmp_path):
+    """``safetensors.torch.save_file`` packs tensors back to back (most not 64-byte
+    aligned): they are copied on loading, with the same values."""
+    from safetensors.torch import save_file
+
+    source = make_tiny_model(seed=3)
+    path = tmp_path / "plain.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    loaded = load_model(path)
+    assert _same_weights(loaded, source)
+    assert all(p.data_ptr() % 64 == 0 for p in loaded.parameters())
