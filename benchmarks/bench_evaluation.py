@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench_model import keep_freed_memory
 from lgformer.config import build_config
 from lgformer.data.datasets import ReferEvalDataset, decode_image
 from lgformer.data.refer import load_refer
@@ -73,7 +74,14 @@ def main(argv: list[str] | None = None) -> None:
         "--settings", default="16:2", help="evaluate's batch_size:num_workers pairs to time"
     )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="glibc malloc keeps freed memory (both loops; see bench_model.py)",
+    )
     args = parser.parse_args(argv)
+    if args.keep_freed_memory:
+        keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with warnings.catch_warnings():

@@ -13,6 +13,10 @@ run in two worker processes with the same formula weights (the parity fixtures'
 formula, by parameter name) and the same inputs, interleaved A B A B so both
 see the same machine load. Prints both medians, the ratio A/B, and the largest
 relative difference of the prediction logits (``max |A - B| / max |B|``).
+``--keep-freed-memory`` makes glibc's malloc in both workers keep freed memory
+(no mmap for large blocks, no trimming: ``keep_freed_memory``), so the large
+activations of each forward reuse pages already touched instead of faulting in
+fresh zeroed ones; both sides get it, so the ratio stays a code comparison.
 ``--precision`` adds the full-size tolerance rule: the float32 error of each
 against A run in float64, ``||x - x64|| / ||x64||``, and their ratio A/B, which
 should stay <= ~1.5 (a fixed 1e-4 does not hold at full size: the released code's
@@ -90,9 +94,21 @@ def run_alone(args: argparse.Namespace) -> None:
         )
 
 
+def keep_freed_memory() -> None:
+    """glibc malloc: serve every block from the heap and never trim it (Linux only)."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if not (libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 1 << 31)):
+        raise SystemExit("error: mallopt refused the settings")
+
+
 def run_worker(args: argparse.Namespace) -> None:
     """Builds the model, then answers one line per stdin command: ``run B`` -> seconds;
     ``save B PATH`` -> saves that batch's prediction logits; ``quit``."""
+    if args.keep_freed_memory:
+        keep_freed_memory()
     device = torch.device(args.device)
     model = _build(args.preset, device, formula=True)
     import lgformer
@@ -125,6 +141,8 @@ class _Worker:
         cmd += ["--batch-sizes", *map(str, args.batch_sizes)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.keep_freed_memory:
+            cmd += ["--keep-freed-memory"]
         self.proc = subprocess.Popen(
             cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -162,6 +180,7 @@ def run_compare(args: argparse.Namespace) -> None:
         f"preset {args.preset}, {args.size}x{args.size}, {args.dtype}, device {args.device}, "
         f"threads {args.threads or torch.get_num_threads()}, torch {torch.__version__}, "
         f"formula weights, interleaved A B A B"
+        + (", malloc keeps freed memory" if args.keep_freed_memory else "")
     )
     with tempfile.TemporaryDirectory() as tmp:
         for batch in args.batch_sizes:
@@ -214,6 +233,11 @@ def main() -> None:
         "--precision",
         action="store_true",
         help="with --baseline-src: also the float32 error of A and B against A in float64",
+    )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="glibc malloc in the workers keeps freed memory (see the module docstring)",
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
