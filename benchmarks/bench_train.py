@@ -43,7 +43,7 @@ import torch
 
 from lgformer.distributed import ProcessInfo
 from lgformer.engine.config import load_train_config
-from lgformer.engine.cpu_allocator import retain_freed_memory
+from lgformer.engine.run import retain_freed_memory
 from lgformer.engine.trainer import Trainer
 from lgformer.model import build_lgformer
 
@@ -134,7 +134,7 @@ def bench_one(args: argparse.Namespace, precision: str, checkpointing: bool) -> 
         )
     trainer.logger.close()
     # Time the referring steps unless asked for the vision-only warm-start ones.
-    trainer.step = 0 if args.warm_start else cfg.objective.category_warmup_steps
+    trainer.position.step = 0 if args.warm_start else cfg.objective.category_warmup_steps
     if args.warm_start and not cfg.objective.category_warmup_steps:
         raise SystemExit("--warm-start needs a config with objective.category_warmup_steps > 0")
     if args.compile:

@@ -22,8 +22,8 @@ import torch
 from lgformer.data.datasets import ReferEvalDataset
 from lgformer.data.refer import load_refer
 from lgformer.data.synthetic import write_dataset
+from lgformer.engine.checkpoint import seed_everything
 from lgformer.engine.config import load_train_config
-from lgformer.engine.rng import seed_everything
 from lgformer.engine.run import build_model, run_training
 from lgformer.evaluation import evaluate
 from lgformer.tokenizer import SentenceTokenizer

@@ -179,11 +179,11 @@ def wrap_ddp(
     return ddp(model, device_ids=ids, find_unused_parameters=True, **{no_sync: False})
 
 
-def local_gradients(model: nn.Module) -> contextlib.AbstractContextManager:
+def local_gradients(model: nn.Module, enabled: bool = True) -> contextlib.AbstractContextManager:
     """A context in which a DDP model's backward passes skip DDP's all-reduce (its
-    ``no_sync``); a no-op for a model that is not wrapped. Pair with
-    ``average_gradients``."""
-    if isinstance(model, nn.parallel.DistributedDataParallel):
+    ``no_sync``); a no-op when not ``enabled`` or for a model that is not wrapped. Pair
+    with ``average_gradients``."""
+    if enabled and isinstance(model, nn.parallel.DistributedDataParallel):
         return model.no_sync()
     return contextlib.nullcontext()
 

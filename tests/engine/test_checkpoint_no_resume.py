@@ -47,7 +47,7 @@ def test_a_run_killed_before_its_first_checkpoint_does_not_resume_the_old_one(
     # The next plain launch starts over instead of resuming the run thrown away.
     trainer = run_training(cfg, datasets=data)
     assert "resumed from" not in capsys.readouterr().out
-    assert len(trainer.loss_history) == trainer.step == 2
+    assert len(trainer.loss_history) == trainer.position.step == 2
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
 
 

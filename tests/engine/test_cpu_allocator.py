@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from lgformer.engine import run as run_module
-from lgformer.engine.cpu_allocator import retain_freed_memory
+from lgformer.engine.run import retain_freed_memory
 
 pytestmark = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 # ten rounds that let the heap settle (its first blocks are new memory either way).
 FAULTS_SCRIPT = """
 import resource, sys, torch
-from lgformer.engine.cpu_allocator import retain_freed_memory
+from lgformer.engine.run import retain_freed_memory
 if sys.argv[1] == "retain":
     assert retain_freed_memory()
 for _ in range(10):

@@ -98,7 +98,9 @@ CATEGORY_RUN = ("objective.category_loss_weight=0.5", "objective.category_warmup
 def test_training_with_warm_start_and_category_loss(tmp_path) -> None:
     data = squares_factory(n_train=8, n_val=2, size=32, categories=True)
     trainer = run_training(tiny_config(tmp_path / "run", *CATEGORY_RUN), datasets=data)
-    assert trainer.step == 8 and all(map(torch.isfinite, torch.tensor(trainer.loss_history)))
+    assert trainer.position.step == 8 and all(
+        map(torch.isfinite, torch.tensor(trainer.loss_history))
+    )
     # 4 steps per epoch: the first epoch ends in the warm start (3 steps) plus one referring
     # step, so both epochs are validated; a warm start covering an epoch skips it.
     assert trainer.metrics and (tmp_path / "run" / "best.pt").is_file()
@@ -124,7 +126,7 @@ def test_warm_start_steps_leave_the_fusion_and_decoders_alone(tmp_path) -> None:
         cfg, model, train_set, None, info=env_process_info(), device=torch.device("cpu")
     )
     trainer.fit()
-    assert trainer.step == 3
+    assert trainer.position.step == 3
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, start[k])}
     assert "backbone.patch_embed.proj.weight" in changed
     assert any(".blocks." in k for k in changed)
@@ -136,9 +138,9 @@ def test_epochs_inside_the_warm_start_are_not_validated(tmp_path, monkeypatch) -
     data = squares_factory(n_train=8, n_val=2, size=32, categories=True)
     cfg = tiny_config(tmp_path, "optim.epochs=3", "objective.category_warmup_steps=4")
     validated = []
-    monkeypatch.setattr(Trainer, "_validate", lambda self: validated.append(self.step))
+    monkeypatch.setattr(Trainer, "_validate", lambda self: validated.append(self.position.step))
     trainer = run_training(cfg, datasets=data)
-    assert trainer.step == 12 and validated == [8, 12]
+    assert trainer.position.step == 12 and validated == [8, 12]
     # The learning rate is held through the warm start, then decays to zero.
     assert trainer.scheduler.hold == 4 and trainer.scheduler.get_last_lr()[0] == 0.0
     too_long = tiny_config(tmp_path / "b", "optim.epochs=1", "objective.category_warmup_steps=4")

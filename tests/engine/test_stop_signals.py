@@ -104,7 +104,7 @@ def test_a_mid_epoch_checkpoint_at_the_same_step_is_not_written_twice(tmp_path, 
     real_save = run_module.Trainer.save
 
     def save(self, name, **kwargs):
-        saves.append((name, self.step))
+        saves.append((name, self.position.step))
         return real_save(self, name, **kwargs)
 
     monkeypatch.setattr(run_module.Trainer, "save", save)
@@ -181,7 +181,7 @@ def test_a_signal_while_loader_workers_start_stops_the_run_cleanly(
     """PyTorch's own SIGTERM handler ends a worker until ``worker_signals`` takes over: a
     signal to the whole group in that window must neither kill the worker (PyTorch would
     raise in the trainer, nothing saved) nor be lost for the trainer."""
-    from lgformer.engine import data as training_loader
+    from lgformer.engine import stop_signals
     from lgformer.engine.stop_signals import worker_signals
 
     starts = tmp_path / "worker_starts"  # workers are processes: count in a file
@@ -195,7 +195,7 @@ def test_a_signal_while_loader_workers_start_stops_the_run_cleanly(
                 os.kill(pid, signal.SIGTERM)
         worker_signals(worker_id)
 
-    monkeypatch.setattr(training_loader, "worker_signals", signalled_while_starting)
+    monkeypatch.setattr(stop_signals, "worker_signals", signalled_while_starting)
     data = squares_factory(n_train=8, n_val=8, size=32)
     cfg = tiny_config(tmp_path, "optim.epochs=2", "data.num_workers=1")
     with pytest.raises(TrainingInterrupted) as stop:

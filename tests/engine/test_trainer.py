@@ -5,9 +5,8 @@ import math
 import pytest
 import torch
 
-from lgformer.engine.checkpoint import load_checkpoint
+from lgformer.engine.checkpoint import load_checkpoint, seed_everything
 from lgformer.engine.divergence import TrainingDivergedError
-from lgformer.engine.rng import seed_everything
 from lgformer.engine.run import build_model, run_training
 
 from .tiny_data import SquaresDataset, squares_factory, tiny_config
@@ -58,7 +57,7 @@ def test_a_non_finite_loss_skips_the_step(tmp_path):
         trainer = run_training(cfg, datasets=_poisoned_factory({3}))
     assert sum(not math.isfinite(x) for x in trainer.loss_history) == 1
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
-    assert trainer.step == 4
+    assert trainer.position.step == 4
 
 
 def test_repeated_non_finite_losses_abort_with_a_checkpoint(tmp_path):

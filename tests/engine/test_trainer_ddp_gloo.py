@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lgformer.engine.checkpoint import load_checkpoint
-from lgformer.engine.rng import seed_everything
+from lgformer.engine.checkpoint import load_checkpoint, seed_everything
 from lgformer.engine.run import build_model, run_training
 
 from .tiny_data import squares_factory, tiny_config

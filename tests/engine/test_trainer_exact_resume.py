@@ -46,7 +46,7 @@ def test_explicit_resume_path(tmp_path):
     ckpt = tmp_path / "a" / "last.pt"
     cfg2 = tiny_config(tmp_path / "b", "optim.epochs=2", "validate=false")
     with_warning = run_training(cfg2, resume=ckpt, datasets=data)
-    assert with_warning.step == 4 and with_warning.epoch == 2
+    assert with_warning.position.step == 4 and with_warning.position.epoch == 2
 
 
 def test_a_resumed_run_builds_its_model_from_the_checkpoint_alone(tmp_path, monkeypatch):
@@ -56,5 +56,5 @@ def test_a_resumed_run_builds_its_model_from_the_checkpoint_alone(tmp_path, monk
     assert calls  # a fresh run draws its initial weights
     calls.clear()
     resumed = run_training(tiny_config(tmp_path, "optim.epochs=2", "validate=false"), datasets=data)
-    assert resumed.step == 4 and calls == []
+    assert resumed.position.step == 4 and calls == []
     assert not any(t.is_meta for t in resumed.model.state_dict().values())

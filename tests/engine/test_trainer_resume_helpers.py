@@ -8,9 +8,9 @@ import random
 import pytest
 import torch
 
+from lgformer.engine.checkpoint import get_rng_state, restore_process_rng
 from lgformer.engine.config import OptimConfig
 from lgformer.engine.optimizer import load_optimizer_state
-from lgformer.engine.rng import get_rng_state, restore_process_rng
 from lgformer.engine.schedule import build_schedule
 from lgformer.errors import LGFormerError
 

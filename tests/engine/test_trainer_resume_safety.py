@@ -55,7 +55,7 @@ def test_resume_applies_this_runs_optimizer_settings(tmp_path, capsys) -> None:
     run_training(tiny_config(tmp_path, *common, "max_steps=3"), datasets=data)
     cfg = tiny_config(tmp_path, *common, "max_steps=4", "optim.lr=1e-4", "optim.weight_decay=0.05")
     trainer = run_training(cfg, datasets=data)
-    assert trainer.step == 4
+    assert trainer.position.step == 4
     for group in trainer.optimizer.param_groups:
         assert group["initial_lr"] == 1e-4
         assert group["lr"] == pytest.approx(1e-4 * poly_factor(4, 8))
@@ -121,7 +121,7 @@ def test_tensorboard_shows_each_step_once_after_a_kill_and_resume(tmp_path, monk
     real_step = trainer_module.Trainer.train_step
 
     def killed_after_five_steps(self, batch):
-        if self.step == 5:  # the last checkpoint was at step 4
+        if self.position.step == 5:  # the last checkpoint was at step 4
             raise KeyboardInterrupt
         return real_step(self, batch)
 

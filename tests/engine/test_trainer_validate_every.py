@@ -14,14 +14,14 @@ def test_only_every_nth_and_the_last_epoch_are_validated(tmp_path, monkeypatch) 
     real = Trainer._validate
 
     def spy(self) -> None:
-        validated.append(self.epoch + 1)
+        validated.append(self.position.epoch + 1)
         real(self)
 
     monkeypatch.setattr(Trainer, "_validate", spy)
     cfg = tiny_config(tmp_path, "optim.epochs=5", "validate_every=2")
     trainer = run_training(cfg, datasets=data)
     assert validated == [2, 4, 5]
-    assert trainer.epoch == 5 and "overall_iou" in trainer.metrics
+    assert trainer.position.epoch == 5 and "overall_iou" in trainer.metrics
     assert (tmp_path / "best.pt").is_file()
     with pytest.raises(LGFormerError, match="validate_every must be >= 1"):
         tiny_config(tmp_path, "validate_every=0")

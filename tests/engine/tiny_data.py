@@ -184,7 +184,9 @@ def train_with_heads(tmp_path: Path, overrides: tuple[str, ...], datasets, heads
     from lgformer.engine.run import run_training
 
     trainer = run_training(tiny_config(tmp_path / "run", *overrides), datasets=datasets)
-    assert trainer.step == 8 and all(map(torch.isfinite, torch.tensor(trainer.loss_history)))
+    assert trainer.position.step == 8 and all(
+        map(torch.isfinite, torch.tensor(trainer.loss_history))
+    )
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     expected = {f"heads.{i}.{p}" for i in range(count) for p in ("weight", "bias")}
     assert set(ckpt[heads]) == expected

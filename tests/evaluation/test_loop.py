@@ -7,8 +7,8 @@ import torch
 
 from lgformer.data.datasets import ReferEvalDataset, collate_samples
 from lgformer.distributed import ProcessInfo
-from lgformer.engine.data import TrainingDataLoader
 from lgformer.engine.precision import resolve_precision
+from lgformer.engine.stop_signals import TrainingDataLoader
 from lgformer.evaluation import evaluate
 from lgformer.evaluation.loop import count_dataset, count_ious
 from tests.evaluation.test_evaluator import SIZE, PixelwiseModel

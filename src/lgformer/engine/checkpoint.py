@@ -9,7 +9,7 @@ A checkpoint is ``torch.save`` of a dict::
     optimizer, scaler, scheduler   their state dicts
     epoch, step_in_epoch   the next batch to run: batch ``step_in_epoch`` of epoch ``epoch``
     step          optimizer iterations done in total
-    rng           one RNG state per process, in rank order (see ``rng.py``)
+    rng           one RNG state per process, in rank order (``get_rng_state``)
     sampler       the data order's state (seed, epoch, samples consumed)
     best_iou, metrics      best overall IoU so far and the last validation metrics
     bad_steps     non-finite losses in a row just before it
@@ -20,21 +20,21 @@ disk, then renamed over the target: a crash at any moment leaves either the
 old file or the new one, never a torn one. A resumed run must see the same model
 (``check_resumable``) and the same data order (``check_same_data``) as the one that wrote
 the checkpoint; anything else (learning rate, epochs, logging) may change and is
-reported. Its model is built on the meta device with the checkpoint's tensors as weights
-(``model_from_weights``: no random init first) and ``restore_training_state`` puts
-back the rest.
+reported.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import random
 import shutil
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from lgformer.checkpoints.diagnosis import unreadable_checkpoint_message
@@ -45,7 +45,6 @@ from lgformer.distributed import ProcessInfo
 from lgformer.engine.config import TrainConfig
 from lgformer.engine.objective import Objective
 from lgformer.engine.optimizer import load_optimizer_state
-from lgformer.engine.rng import restore_process_rng
 from lgformer.engine.schedule import PolySchedule
 from lgformer.errors import LGFormerError
 from lgformer.model import LGFormer, build_lgformer
@@ -304,3 +303,74 @@ def config_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, t
         elif old != new:
             out[str(key)] = (old, new)
     return out
+
+
+# The random number generators a training step touches, as tensors and plain Python
+# values (so that checkpoints load with weights_only=True).
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and every GPU)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch CPU and (when present) every CUDA generator."""
+    version, py_state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    state: dict[str, Any] = {
+        "python": [version, list(py_state), gauss],
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of ``get_rng_state``; CUDA states are restored only when CUDA is in use."""
+    version, py_state, gauss = state["python"]
+    random.setstate((version, tuple(py_state), gauss))
+    np_state = state["numpy"]
+    keys = np_state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(
+        (
+            np_state["name"],
+            keys,
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"].cpu())
+    cuda_states = state.get("cuda")
+    if cuda_states is not None and torch.cuda.is_available():
+        count = min(len(cuda_states), torch.cuda.device_count())
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states[:count]])
+
+
+def restore_process_rng(
+    states: list[dict[str, Any]], rank: int, world_size: int, source: str
+) -> None:
+    """Sets this process's generators from a checkpoint's per-process ``states``.
+
+    Exact when the checkpoint was written by as many processes; otherwise (with a
+    warning) the closest rank's states are used, or none when there are none.
+    """
+    if len(states) == world_size:
+        set_rng_state(states[rank])
+        return
+    warnings.warn(
+        f"{source} was written by {len(states)} processes, this run has {world_size}: "
+        "random states are not restored exactly",
+        stacklevel=3,
+    )
+    if states:
+        set_rng_state(states[min(rank, len(states) - 1)])

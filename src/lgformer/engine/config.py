@@ -168,31 +168,16 @@ class OptimConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """What a training step minimises (``engine/objective.py``).
+    """What a training step minimises: the released deep-supervision BCE and the synthetic
+    benchmark's training aids, each off by default (what each does: ``objective.py``)."""
 
-    The released recipe is the deep-supervision BCE alone. The other options are the
-    training aids that let the synthetic benchmark's from-scratch Swin learn on a CPU
-    (notes/SYNTHETIC_EXPERIMENTS.md); each is off by default.
-    """
-
-    # BCEWithLogits positive weight of the deep-supervision loss.
-    pos_weight: float = 1.1
-    # Weight of an added soft Dice term per output; 0 is the released recipe (BCE only).
-    dice_weight: float = 0.0
-    # Weight of a per-pixel category loss (1x1 heads on backbone stages 1-3 and the mask
-    # features label every pixel with the category of the object under it).
-    category_loss_weight: float = 0.0
-    # The first steps train the Swin alone (no words, fusion or decoders) on those
-    # category labels, a vision warm start inside the schedule: the lr stays at its base
-    # value through them and the poly decay spans the rest.
-    category_warmup_steps: int = 0
-    # Weight of a stage-mask loss (1x1 heads on the four fused backbone maps predict the
-    # referred object), referring steps only.
-    stage_mask_loss_weight: float = 0.0
-    # Std of a truncated-normal init for the gated-update Linear weights; 0 = the spec's
-    # zero gates. With both Linear weights of a gate at zero its gradient is exactly zero
-    # (a saddle point), so zero gates stay closed for the whole run; 0.02 (the Swin linear
-    # init) lets them learn.
+    pos_weight: float = 1.1  # BCEWithLogits positive weight of the deep-supervision loss
+    dice_weight: float = 0.0  # a soft Dice term per output
+    category_loss_weight: float = 0.0  # per-pixel category heads, stages 1-3 + mask features
+    category_warmup_steps: int = 0  # first steps: the Swin alone on the categories, lr held
+    stage_mask_loss_weight: float = 0.0  # referred-object heads on the fused maps
+    # Std of a truncated-normal init of the gated-update Linear weights; 0 = the spec's
+    # zero gates, which stay closed for the whole run (both weights zero: zero gradient).
     gate_std: float = 0.0
 
     @property

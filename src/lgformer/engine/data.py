@@ -1,4 +1,5 @@
-"""The training data: its order and its loader (the datasets: ``lgformer.data.sources``).
+"""The training data: its order, a run's position in it, and an epoch's loader (the
+datasets: ``lgformer.data.sources``; the loader class: ``stop_signals.py``).
 
 Order: ``ResumableSampler`` makes an epoch's order a pure function of (seed, epoch),
 shuffled with a generator seeded from both, padded to a multiple of the world size like
@@ -7,29 +8,19 @@ batch ``i`` of a run with ``P`` processes and ``b`` samples each is then the sam
 samples as batch ``i`` of a single process with ``P * b``, and ``consumed`` drops the
 samples already used, so a resumed run sees exactly the batches an uninterrupted one
 would, without loading the skipped ones.
-
-Loader: ``worker_signals`` runs in each worker once it is set up, but PyTorch installs its
-own SIGTERM handler (which ends the worker) before that. A SIGTERM sent to the whole
-process group in that window (``torchrun`` and Slurm signal every process; Ctrl-C reaches
-the group) would kill a starting worker, make PyTorch raise in the training process, and
-lose the step's position unsaved. ``TrainingDataLoader`` starts its workers with both
-signals blocked: they reach a worker only once ``worker_signals`` has taken over, and the
-training process receives one sent meanwhile as soon as the workers are started.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 
-from lgformer.engine.stop_signals import worker_signals
-
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+from lgformer.engine.stop_signals import TrainingDataLoader
+from lgformer.errors import LGFormerError
 
 
 class ResumableSampler(Sampler[int]):
@@ -85,34 +76,83 @@ class ResumableSampler(Sampler[int]):
         return max(0, self.per_rank() - self.consumed)
 
 
-@contextlib.contextmanager
-def stop_signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM blocked in this thread, and in processes forked meanwhile
-    (which inherit the mask); a signal arriving meanwhile is delivered at the end.
-    A no-op where signal masks do not exist (Windows)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+@dataclass
+class Position:
+    """Where a run is: the next batch is batch ``step_in_epoch`` (of ``iters_per_epoch``
+    batches of ``batch_size`` samples a process) of epoch ``epoch``, both from 0, after
+    ``step`` steps in all."""
+
+    iters_per_epoch: int
+    batch_size: int
+    epoch: int = 0
+    step_in_epoch: int = 0
+    step: int = 0
+
+    @property
+    def mid_epoch(self) -> bool:
+        return self.step_in_epoch < self.iters_per_epoch
+
+    @property
+    def consumed(self) -> int:
+        """The samples of this process already used in this epoch."""
+        return self.step_in_epoch * self.batch_size
+
+    def advance(self) -> None:
+        """One batch consumed (trained or skipped)."""
+        self.step_in_epoch += 1
+        self.step += 1
+
+    def next_epoch(self) -> None:
+        self.epoch += 1
+        self.step_in_epoch = 0
+
+    def words(self) -> str:
+        """Where the next batch is, in words."""
+        if self.step_in_epoch == 0:
+            return f"start of epoch {self.epoch + 1}"
+        if not self.mid_epoch:
+            return f"end of epoch {self.epoch + 1}, before its validation and epoch checkpoint"
+        return f"epoch {self.epoch + 1}, batch {self.step_in_epoch}/{self.iters_per_epoch}"
+
+    def state_dict(self, sampler: ResumableSampler) -> dict[str, Any]:
+        """A checkpoint's ``epoch``, ``step_in_epoch``, ``step`` and ``sampler`` entries."""
+        return {
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "step": self.step,
+            "sampler": {
+                "seed": sampler.seed,
+                "epoch": self.epoch,
+                "consumed": self.consumed,
+                "world_size": sampler.num_replicas,
+                "num_samples": sampler.num_samples,
+            },
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        self.epoch = int(ckpt["epoch"])
+        self.step_in_epoch = int(ckpt["step_in_epoch"])
+        self.step = int(ckpt["step"])
 
 
-class TrainingDataLoader(DataLoader):
-    """``DataLoader`` with ``worker_init_fn=worker_signals`` whose workers start with the
-    stop signals held (see the module docstring). Takes DataLoader's arguments but
-    ``worker_init_fn``."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if "worker_init_fn" in kwargs:
-            raise TypeError("TrainingDataLoader sets worker_init_fn itself")
-        super().__init__(*args, worker_init_fn=worker_signals, **kwargs)
-
-    def __iter__(self) -> Iterator[Any]:
-        with stop_signals_held():  # the workers are forked here
-            return super().__iter__()
+def training_order(
+    num_samples: int, batch_size: int, *, world_size: int, rank: int, seed: int
+) -> tuple[ResumableSampler, Position]:
+    """This process's sampler and the position at the start of a run of ``batch_size``
+    samples a step (the total over processes)."""
+    if batch_size % world_size:
+        raise LGFormerError(
+            f"optim.batch_size={batch_size} (total) must be a multiple of the "
+            f"{world_size} processes"
+        )
+    sampler = ResumableSampler(num_samples, num_replicas=world_size, rank=rank, seed=seed)
+    per_process = batch_size // world_size
+    position = Position(sampler.per_rank() // per_process, per_process)
+    if position.iters_per_epoch == 0:
+        raise LGFormerError(
+            f"the training set has {num_samples} samples, fewer than one batch of {batch_size}"
+        )
+    return sampler, position
 
 
 def epoch_loader(
@@ -128,9 +168,9 @@ def epoch_loader(
     pin_memory: bool,
 ) -> TrainingDataLoader:
     """The loader of the rest of ``epoch`` (its first ``consumed`` samples of this process
-    skipped); ``train_set.set_epoch(epoch)`` is called when it has one (new sentence
-    draws). The loader has its own generator: creating its iterator must not draw from
-    the global RNG, or a resumed run would drift from an uninterrupted one."""
+    skipped), after ``train_set.set_epoch(epoch)`` where it has one (new sentence draws).
+    Its own generator: its iterator must not draw from the global RNG, or a resumed run
+    would drift from an uninterrupted one."""
     sampler.set_epoch(epoch, consumed=consumed)
     if hasattr(train_set, "set_epoch"):
         train_set.set_epoch(epoch)

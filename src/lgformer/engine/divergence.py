@@ -10,6 +10,7 @@ the state from before them and a relaunch does not resume into them. After
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +41,14 @@ class BadSteps:
             )
         return self.count >= self.limit
 
-    def waiting(self, what: str) -> str:
-        """The line that says checkpoint ``what`` is not written."""
-        return (
-            f"{what} waits: the last {self.count} losses were not finite; "
-            f"{LAST} keeps the state from before them"
-        )
+    def waits(self, what: str, log: Callable[[str], None]) -> bool:
+        """Whether checkpoint ``what`` waits for a finite loss (then ``log`` says so)."""
+        if self.count:
+            log(
+                f"{what} waits: the last {self.count} losses were not finite; "
+                f"{LAST} keeps the state from before them"
+            )
+        return bool(self.count)
 
     def diverged(self, where: str, saved: Path, out_dir: Path) -> TrainingDivergedError:
         """The error that ends the run, its state saved in ``saved``."""

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lgformer.engine.data import Position
+
 
 class RunLogger:
     """Writes ``tag = value`` lines and TensorBoard scalars; silent off the main process.
@@ -63,36 +65,26 @@ class RunLogger:
         if math.isfinite(loss):
             self._window_losses.append(loss)
 
-    def window(
-        self,
-        *,
-        step: int,
-        epoch: int,
-        step_in_epoch: int,
-        iters_per_epoch: int,
-        batch_size: int,
-        lr: float,
-        grad_scale: float | None,
-    ) -> None:
+    def window(self, at: Position, *, batch_size: int, lr: float, grad_scale: float | None) -> None:
         """The periodic training line and its scalars for the steps counted since the last
-        one: their mean finite loss, lr, images/s (``batch_size`` a step), the epoch as a
-        fraction and (fp16) the grad scale; then a new window starts. ``epoch`` is 0-based."""
+        one, up to ``at``: their mean finite loss, lr, images/s (``batch_size`` a step), the
+        epoch as a fraction and (fp16) the grad scale; then a new window starts."""
         elapsed = time.perf_counter() - self._window_start
         images_per_s = self._window_steps * batch_size / max(elapsed, 1e-9)
         losses = self._window_losses
         values = {
             "train/lr": lr,
             "train/images_per_s": images_per_s,
-            "train/epoch": epoch + step_in_epoch / iters_per_epoch,
+            "train/epoch": at.epoch + at.step_in_epoch / at.iters_per_epoch,
         }
         if losses:
             values["train/loss"] = sum(losses) / len(losses)
         if grad_scale is not None:
             values["train/grad_scale"] = grad_scale
-        self.scalars(values, step)
+        self.scalars(values, at.step)
         loss_text = f"{values['train/loss']:.4f}" if losses else "n/a"
         self.info(
-            f"step {step} (epoch {epoch + 1}, {step_in_epoch}/{iters_per_epoch}): "
+            f"step {at.step} (epoch {at.epoch + 1}, {at.step_in_epoch}/{at.iters_per_epoch}): "
             f"loss {loss_text}, lr {lr:.3e}, {images_per_s:.1f} img/s"
         )
         self.start_window()

@@ -16,7 +16,9 @@ training aids the synthetic configs use, each off by default:
 - ``stage_mask_loss_weight``: a 1x1 classifier on each fused backbone map (strides 4-32)
   predicts the referred object's share of every cell, so the fusions get a direct
   referring signal instead of only the one that comes back through the decoders;
-- ``gate_std``: a non-zero init of the language gates (applied when the model is built).
+- ``gate_std``: a non-zero init of the language gates (applied when the model is built):
+  with both Linear weights of a gate at zero its gradient is exactly zero (a saddle
+  point), so the spec's zero gates never open; 0.02 (the Swin linear init) lets them learn.
 
 The classifiers live in ``Objective`` next to the LGFormer, so DDP synchronises them and
 checkpoints resume them (``category_heads``, ``stage_heads``), but they are not part of

@@ -2,21 +2,24 @@
 
 The trainer installs ``StopSignals`` while it runs: the first signal becomes a request
 that the loop reads after each step (it then saves last.pt and raises
-``TrainingInterrupted``); DataLoader workers started with ``worker_signals`` leave both
-signals to the training process.
+``TrainingInterrupted``); the workers of a ``TrainingDataLoader`` leave both signals to
+the training process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
 from lgformer.distributed import all_reduce_max
 from lgformer.engine.checkpoint import LAST
@@ -167,3 +170,41 @@ def _exit_on_sigterm_from(parent: int) -> None:
     while True:
         if signal.sigwaitinfo({signal.SIGTERM}).si_pid == parent:
             os._exit(0)  # what PyTorch's own worker handler does for it
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread, and in processes forked meanwhile
+    (which inherit the mask); a signal arriving meanwhile is delivered at the end.
+    A no-op where signal masks do not exist (Windows)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, StopSignals.SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class TrainingDataLoader(DataLoader):
+    """``DataLoader`` with ``worker_init_fn=worker_signals`` whose workers start with the
+    stop signals held. Takes DataLoader's arguments but ``worker_init_fn``.
+
+    ``worker_signals`` runs in each worker once it is set up, but PyTorch installs its own
+    SIGTERM handler (which ends the worker) before that. A SIGTERM sent to the whole
+    process group in that window (``torchrun`` and Slurm signal every process; Ctrl-C
+    reaches the group) would kill a starting worker, make PyTorch raise in the training
+    process, and lose the step's position unsaved. Blocked, both signals reach a worker
+    only once ``worker_signals`` has taken over, and the training process receives one
+    sent meanwhile as soon as the workers are started.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "worker_init_fn" in kwargs:
+            raise TypeError("TrainingDataLoader sets worker_init_fn itself")
+        super().__init__(*args, worker_init_fn=worker_signals, **kwargs)
+
+    def __iter__(self) -> Iterator[Any]:
+        with stop_signals_held():  # the workers are forked here
+            return super().__iter__()

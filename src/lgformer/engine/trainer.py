@@ -1,15 +1,9 @@
 """The training loop: released recipe, one process or DDP, checkpointed and exactly resumable.
 
-Exact resume rests on three facts: the data order of an epoch is a pure
-function of (seed, epoch) (``ResumableSampler``, and the DataLoader gets its
-own generator so it never draws from the global RNG); a checkpoint holds
-every process's RNG states as they were after its last step; and the resumed
-run skips the batches already consumed instead of replaying them.
-
-Stopping: the first SIGINT (Ctrl-C) or SIGTERM finishes the current step, writes
-last.pt at that exact position and raises ``TrainingInterrupted``; a second one
-(seconds later) aborts at once. Under DDP the processes agree on the stop after
-every step (one all-reduce of a flag), so that all of them stop at the same step.
+Exact resume: the data order is a function of (seed, epoch) and a resumed run skips the
+batches already consumed (``data.py``); a checkpoint holds every process's RNG states
+(``checkpoint.py``). A stop signal finishes the step, saves last.pt and raises
+``TrainingInterrupted`` (``stop_signals.py``).
 
 One step: ``train_step`` asks the objective (``objective.py``) which phase the step is
 in, runs its forward (the LGFormer and the aids' heads, DDP-wrapped) under autocast,
@@ -20,7 +14,6 @@ the evaluator's loop (``lgformer.evaluation.loop``); checkpoints: ``checkpoint.p
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 from typing import Any
@@ -43,21 +36,20 @@ from lgformer.engine.checkpoint import (
     DIVERGED,
     LAST,
     check_same_data,
+    get_rng_state,
     remove_stale_temporaries,
     restore_training_state,
     write_checkpoint,
 )
 from lgformer.engine.config import TrainConfig
-from lgformer.engine.data import ResumableSampler, TrainingDataLoader, epoch_loader
+from lgformer.engine.data import epoch_loader, training_order
 from lgformer.engine.divergence import BadSteps
 from lgformer.engine.logger import RunLogger
 from lgformer.engine.objective import Objective
 from lgformer.engine.optimizer import build_training_optimizer
 from lgformer.engine.precision import resolve_precision
-from lgformer.engine.rng import get_rng_state
 from lgformer.engine.schedule import build_schedule
-from lgformer.engine.stop_signals import StopSignals, TrainingInterrupted
-from lgformer.errors import LGFormerError
+from lgformer.engine.stop_signals import StopSignals, TrainingDataLoader, TrainingInterrupted
 from lgformer.evaluation.loop import count_dataset
 
 
@@ -98,21 +90,14 @@ class Trainer:
         self.out_dir = Path(cfg.output.dir)
         self.precision = resolve_precision(cfg.optim.precision, device)
 
-        if cfg.optim.batch_size % info.world_size:
-            raise LGFormerError(
-                f"optim.batch_size={cfg.optim.batch_size} (total) must be a multiple of the "
-                f"{info.world_size} processes"
-            )
-        self.batch_size = cfg.optim.batch_size // info.world_size  # per process
-        self.sampler = ResumableSampler(
-            len(train_set), num_replicas=info.world_size, rank=info.rank, seed=cfg.seed
+        self.sampler, self.position = training_order(
+            len(train_set),
+            cfg.optim.batch_size,
+            world_size=info.world_size,
+            rank=info.rank,
+            seed=cfg.seed,
         )
-        self.iters_per_epoch = self.sampler.per_rank() // self.batch_size
-        if self.iters_per_epoch == 0:
-            raise LGFormerError(
-                f"the training set has {len(train_set)} samples, fewer than one batch of "
-                f"{cfg.optim.batch_size}"
-            )
+        self.batch_size = self.position.batch_size  # per process
 
         model.to(device)
         if cfg.model.grad_checkpointing:
@@ -136,15 +121,11 @@ class Trainer:
         self.scheduler = build_schedule(
             self.optimizer,
             cfg.optim,
-            self.iters_per_epoch,
+            self.position.iters_per_epoch,
             hold=cfg.objective.category_warmup_steps,
         )
         self.scaler = self.precision.make_scaler()
 
-        # Progress: the next batch to run is batch `step_in_epoch` of epoch `epoch`.
-        self.epoch = 0
-        self.step_in_epoch = 0
-        self.step = 0
         self.best_iou = -math.inf
         self.metrics: dict[str, float] = {}
         self.bad_steps = BadSteps(cfg.optim.max_bad_steps)
@@ -167,7 +148,7 @@ class Trainer:
         """
         cfg = self.cfg
         self._signals = StopSignals(announce=self.info.is_main)
-        self._fit_start = self.step
+        self._fit_start = self.position.step
         self.stop_signal = 0
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +156,7 @@ class Trainer:
                 self.logger.info(f"removed {tmp.name}, left by a run killed while saving")
             cfg.save(self.out_dir / "config.yaml")
             self.logger.info(
-                f"training {cfg.optim.epochs} epochs x {self.iters_per_epoch} iterations, "
+                f"training {cfg.optim.epochs} epochs x {self.position.iters_per_epoch} iterations, "
                 f"batch {cfg.optim.batch_size} ({self.info.world_size} x {self.batch_size}), "
                 f"{self.precision.name} on {self.device}; output {self.out_dir}"
             )
@@ -193,39 +174,36 @@ class Trainer:
 
     def _loop(self) -> None:
         """The epochs, from the current position to the end or a stop."""
-        cfg = self.cfg
+        cfg, at = self.cfg, self.position
         while (
-            self.epoch < cfg.optim.epochs
+            at.epoch < cfg.optim.epochs
             and not self._stop_requested()
             and not self._agree_on_stop()  # a signal during validation or the epoch's save
         ):
             if not self._train_epoch():
                 # Stopped early (max_steps mid-epoch, or a signal): save where we are.
-                if self._saved_at != self.step:
+                if self._saved_at != at.step:
                     self.save(LAST)
                 break
             # Epochs that end inside the vision-only warm start have no trained decoders
             # to validate.
-            warm = self.objective.warming(self.step - 1)
-            last = self.epoch + 1 == cfg.optim.epochs
-            due = (self.epoch + 1) % cfg.validate_every == 0 or last
+            warm = self.objective.warming(at.step - 1)
+            last = at.epoch + 1 == cfg.optim.epochs
+            due = (at.epoch + 1) % cfg.validate_every == 0 or last
             if cfg.validate and self.val_set is not None and not warm and due:
                 self._validate()
-            self.epoch += 1
-            self.step_in_epoch = 0
-            if self.bad_steps.count and not last:
-                self.logger.info(self.bad_steps.waiting("the epoch's checkpoint"))
-                continue
-            self.save(LAST, best=self._is_new_best())
-        if self.epoch >= cfg.optim.epochs:
-            self.logger.info(f"done: {self.epoch} epochs, {self.step} steps")
+            at.next_epoch()
+            if last or not self.bad_steps.waits("the epoch's checkpoint", self.logger.info):
+                self.save(LAST, best=self._is_new_best())
+        if at.epoch >= cfg.optim.epochs:
+            self.logger.info(f"done: {at.epoch} epochs, {at.step} steps")
         elif self.stop_signal:
             self._interrupted()
         else:
-            self.logger.info(f"stopped at step {self.step} (max_steps); resume from {LAST}")
+            self.logger.info(f"stopped at step {at.step} (max_steps); resume from {LAST}")
 
     def _stop_requested(self) -> bool:
-        return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
+        return self.cfg.max_steps is not None and self.position.step >= self.cfg.max_steps
 
     def _agree_on_stop(self) -> bool:
         """Whether a stop signal reached this process or, under DDP, any process (collective:
@@ -235,29 +213,21 @@ class Trainer:
 
     def _interrupted(self) -> None:
         """Logs where a signal stopped the run (already saved) and raises."""
-        trained = self.step != self._fit_start  # else nothing new was saved
-        where = self._position() if trained else None
-        error = TrainingInterrupted.at(self.stop_signal, self.step, where, self.out_dir / LAST)
+        at = self.position
+        where = at.words() if at.step != self._fit_start else None  # else nothing new saved
+        error = TrainingInterrupted.at(self.stop_signal, at.step, where, self.out_dir / LAST)
         self.logger.info(str(error))
         raise error
-
-    def _position(self) -> str:
-        """Where the next batch is, in words."""
-        if self.step_in_epoch == 0:
-            return f"start of epoch {self.epoch + 1}"
-        if self.step_in_epoch >= self.iters_per_epoch:
-            return f"end of epoch {self.epoch + 1}, before its validation and epoch checkpoint"
-        return f"epoch {self.epoch + 1}, batch {self.step_in_epoch}/{self.iters_per_epoch}"
 
     def _train_epoch(self) -> bool:
         """Runs the rest of the current epoch; False if ``max_steps`` or a signal stopped
         it (a signal can stop it after its last step, before validation)."""
-        cfg = self.cfg
+        cfg, at = self.cfg, self.position
         loader = epoch_loader(
             self.train_set,
             self.sampler,
-            epoch=self.epoch,
-            consumed=self.step_in_epoch * self.batch_size,
+            epoch=at.epoch,
+            consumed=at.consumed,
             batch_size=self.batch_size,
             seed=cfg.seed,
             num_workers=cfg.data.num_workers,
@@ -266,34 +236,33 @@ class Trainer:
         )
         self.train_model.train()
         bar = tqdm(
-            total=self.iters_per_epoch,
-            initial=self.step_in_epoch,
-            desc=f"epoch {self.epoch + 1}/{cfg.optim.epochs}",
+            total=at.iters_per_epoch,
+            initial=at.step_in_epoch,
+            desc=f"epoch {at.epoch + 1}/{cfg.optim.epochs}",
             disable=not (self.info.is_main and cfg.output.progress),
             dynamic_ncols=True,
         )
         self.logger.start_window()
+        log = self.logger.info
         try:
             for batch in loader:
                 loss = self.train_step(batch)
-                self.step_in_epoch += 1
-                self.step += 1
+                at.advance()
                 self.logger.count_step(loss)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
-                epoch_end = self.step_in_epoch == self.iters_per_epoch
-                if self.step % cfg.output.log_every == 0 or epoch_end:
-                    self._log_window()
+                if at.step % cfg.output.log_every == 0 or not at.mid_epoch:
+                    self.logger.window(
+                        at,
+                        batch_size=cfg.optim.batch_size,
+                        lr=self.scheduler.get_last_lr()[0],
+                        grad_scale=self.scaler.get_scale() if self.scaler.is_enabled() else None,
+                    )
                 every = cfg.output.checkpoint_every
-                mid_epoch = self.step_in_epoch < self.iters_per_epoch
-                if every and self.step % every == 0 and mid_epoch:
-                    if self.bad_steps.count:
-                        self.logger.info(
-                            self.bad_steps.waiting(f"the checkpoint of step {self.step}")
-                        )
-                    else:
+                if every and at.step % every == 0 and at.mid_epoch:
+                    if not self.bad_steps.waits(f"the checkpoint of step {at.step}", log):
                         self.save(LAST)
-                if self._agree_on_stop() or (mid_epoch and self._stop_requested()):
+                if self._agree_on_stop() or (at.mid_epoch and self._stop_requested()):
                     return False
         finally:
             bar.close()
@@ -306,18 +275,14 @@ class Trainer:
         token_ids = batch["token_ids"].to(self.device, non_blocking=True)  # (B, L)
         attention_mask = batch["attention_mask"].to(self.device, non_blocking=True)  # (B, L)
         target = batch["target"].to(self.device, non_blocking=True)  # (B, S, S)
-        warming = self.objective.warming(self.step)
+        warming = self.objective.warming(self.position.step)
         categories = None  # (B, S, S) int64, only for the steps that use them
         if self.cfg.objective.step_uses_categories(warming):
             categories = batch["categories"].to(self.device, non_blocking=True)
 
         # Vision-only steps use part of the model: they all-reduce its gradients themselves
         # (average_gradients) instead of DDP's buckets full of zeros.
-
-        def sync() -> contextlib.AbstractContextManager:
-            return local_gradients(self.train_model) if warming else contextlib.nullcontext()
-
-        with sync(), self.precision.autocast():
+        with local_gradients(self.train_model, warming), self.precision.autocast():
             out = self.train_model(
                 image,
                 token_ids,
@@ -335,7 +300,7 @@ class Trainer:
             self._skip_step(value)
             return value
         self.bad_steps.count = 0
-        with sync():
+        with local_gradients(self.train_model, warming):
             self.scaler.scale(loss).backward()
         if warming:
             average_gradients(self.clip_params)
@@ -351,10 +316,9 @@ class Trainer:
     def _skip_step(self, value: float) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()  # the schedule follows the data, skipped or not
-        where = f"epoch {self.epoch + 1}, step {self.step + 1}"
+        where = f"epoch {self.position.epoch + 1}, step {self.position.step + 1}"
         if self.bad_steps.skip(value, where, warn=self.info.is_main):
-            self.step_in_epoch += 1  # this batch is consumed
-            self.step += 1
+            self.position.advance()  # this batch is consumed
             raise self.bad_steps.diverged(where, self.save(DIVERGED), self.out_dir)
 
     # ------------------------------------------------------------ checkpoints
@@ -367,16 +331,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "step": self.step,
-            "sampler": {
-                "seed": self.sampler.seed,
-                "epoch": self.epoch,
-                "consumed": self.step_in_epoch * self.batch_size,
-                "world_size": self.info.world_size,
-                "num_samples": self.sampler.num_samples,
-            },
+            **self.position.state_dict(self.sampler),
             "best_iou": self.best_iou,
             "metrics": dict(self.metrics),
             "bad_steps": self.bad_steps.count,
@@ -386,7 +341,7 @@ class Trainer:
     def save(self, name: str, *, best: bool = False) -> Path:
         """Writes ``<output>/<name>`` (and a copy as best.pt). Call on every process."""
         rng = all_gather_objects(get_rng_state())
-        self._saved_at = self.step
+        self._saved_at = self.position.step
         if self.info.is_main:
             write_checkpoint({**self.state(), "rng": rng}, self.out_dir, name, best=best)
             if best:
@@ -394,10 +349,8 @@ class Trainer:
         return self.out_dir / name
 
     def resume(self, ckpt: dict[str, Any], path: str | Path) -> None:
-        """Restores everything ``save`` wrote but the model, which must have been built from
-        ``ckpt`` (read from ``path``: ``checkpoint.model_from_weights``); the next ``fit``
-        continues exactly. The optimizer's hyperparameters (lr, weight decay, betas, eps)
-        are this run's config's; a checkpoint of other data or batch size is refused."""
+        """Restores everything ``save`` wrote but the model (built from ``ckpt``, read from
+        ``path``), so that the next ``fit`` continues exactly (checks: ``checkpoint.py``)."""
         changes = check_same_data(ckpt, path, cfg=self.cfg, num_samples=self.sampler.num_samples)
         restore_training_state(
             ckpt,
@@ -409,16 +362,15 @@ class Trainer:
             seed=self.cfg.seed,
             info=self.info,
         )
-        self.epoch = int(ckpt["epoch"])
-        self.step_in_epoch = int(ckpt["step_in_epoch"])
-        self.step = int(ckpt["step"])
-        self.logger.resume_at(self.step + 1)
+        at = self.position
+        at.load_state_dict(ckpt)
+        self.logger.resume_at(at.step + 1)
         self.best_iou = float(ckpt.get("best_iou", -math.inf))
         self.metrics = dict(ckpt.get("metrics", {}))
         self.bad_steps.count = int(ckpt.get("bad_steps", 0))
         self.logger.info(
-            f"resumed from {path}: epoch {self.epoch + 1}, batch {self.step_in_epoch}/"
-            f"{self.iters_per_epoch}, step {self.step}"
+            f"resumed from {path}: epoch {at.epoch + 1}, batch {at.step_in_epoch}/"
+            f"{at.iters_per_epoch}, step {at.step}"
         )
         if changes:
             self.logger.info(
@@ -446,9 +398,9 @@ class Trainer:
             loader_class=TrainingDataLoader,  # a stop signal is the trainer's to handle
         )
         self.metrics = counts.compute().scores()
-        self.logger.scalars({f"val/{k}": v for k, v in self.metrics.items()}, self.step)
+        self.logger.scalars({f"val/{k}": v for k, v in self.metrics.items()}, self.position.step)
         self.logger.info(
-            f"epoch {self.epoch + 1} validation: "
+            f"epoch {self.position.epoch + 1} validation: "
             + ", ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
         )
 
@@ -459,15 +411,3 @@ class Trainer:
             return False
         self.best_iou = iou
         return True
-
-    def _log_window(self) -> None:
-        """One log line (and TensorBoard scalars) for the steps since the last one."""
-        self.logger.window(
-            step=self.step,
-            epoch=self.epoch,
-            step_in_epoch=self.step_in_epoch,
-            iters_per_epoch=self.iters_per_epoch,
-            batch_size=self.cfg.optim.batch_size,
-            lr=self.scheduler.get_last_lr()[0],
-            grad_scale=self.scaler.get_scale() if self.scaler.is_enabled() else None,
-        )
