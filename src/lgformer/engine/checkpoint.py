@@ -132,6 +132,15 @@ def remove_stale_temporaries(directory: str | Path, names: Iterable[str]) -> lis
     return removed
 
 
+def prepare_output_dir(directory: Path, cfg: TrainConfig, log: Callable[[str], None]) -> None:
+    """Before a run writes there: creates ``directory``, deletes the temporaries a killed
+    run left (``remove_stale_temporaries``, each logged) and saves ``config.yaml``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for tmp in remove_stale_temporaries(directory, (LAST, BEST, DIVERGED)):
+        log(f"removed {tmp.name}, left by a run killed while saving")
+    cfg.save(directory / "config.yaml")
+
+
 def set_aside(
     directory: str | Path, checkpoints: Iterable[str], companions: Iterable[str] = ()
 ) -> list[str]:

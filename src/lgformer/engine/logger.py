@@ -52,6 +52,12 @@ class RunLogger:
             for tag, value in values.items():
                 self._writer.add_scalar(tag, value, step)
 
+    def validation(self, at: Position, metrics: dict[str, float]) -> None:
+        """The validation line and its ``val/*`` scalars, at the end of epoch ``at.epoch``."""
+        self.scalars({f"val/{k}": v for k, v in metrics.items()}, at.step)
+        text = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+        self.info(f"epoch {at.epoch + 1} validation: {text}")
+
     def start_window(self) -> None:
         """The next training line covers the steps from now on."""
         self._window_start = time.perf_counter()

@@ -58,10 +58,9 @@ def run_training(
         cfg: the merged config.
         resume: a checkpoint to continue from; when None and ``auto_resume``,
             ``<output.dir>/last.pt`` is used if it exists.
-        auto_resume: False (``--no-resume``) starts over: with no ``resume`` either, the
-            previous run's checkpoints in ``output.dir`` (and its config.yaml and
-            tensorboard/) move to ``<output.dir>/replaced/``, so that a later plain
-            launch cannot resume the run thrown away.
+        auto_resume: False (``--no-resume``) starts over, the previous run's files set
+            aside in ``<output.dir>/replaced/`` (``checkpoint.set_aside``), so that a later
+            plain launch cannot resume the run thrown away.
         datasets: ``(cfg, max_words) -> (train, val, collate_fn)``; the REFER
             loader by default, any datasets of the same item dicts in tests.
 
@@ -146,8 +145,7 @@ def build_model(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> LGFo
 
 
 def _set_aside_previous_run(out_dir: Path, log: Callable[[str], None]) -> None:
-    """``--no-resume``: moves an earlier run's checkpoints (last.pt first) with its config
-    and logs into ``<out_dir>/replaced/``, an older one kept as ``replaced.<k>``."""
+    """``--no-resume``: sets an earlier run's checkpoints, config and logs aside."""
     older = (out_dir / REPLACED).exists() or (out_dir / REPLACED).is_symlink()
     kept_as = older_replaced_path(out_dir)
     moved = set_aside(out_dir, (LAST, BEST, DIVERGED), ("config.yaml", "tensorboard"))

@@ -37,7 +37,7 @@ from lgformer.engine.checkpoint import (
     LAST,
     check_same_data,
     get_rng_state,
-    remove_stale_temporaries,
+    prepare_output_dir,
     restore_training_state,
     write_checkpoint,
 )
@@ -61,9 +61,9 @@ class Trainer:
         model: a bare ``LGFormer`` (initialised, or built from the checkpoint ``resume``
             continues); moved to ``device`` here.
         train_set: items with ``image`` (3, S, S), ``token_ids``/``attention_mask`` (L,)
-            int64, ``target`` (S, S) 0/1; ``set_epoch(epoch)`` is called when present.
-            With the category loss or warm start, also ``categories`` (S, S) int64, and
-            the set has a ``categories`` attribute with ``num_labels``.
+            int64, ``target`` (S, S) 0/1, and ``categories`` (S, S) int64 where the
+            objective uses them (with ``train_set.categories.num_labels``); its
+            ``set_epoch(epoch)`` is called when present.
         val_set: the same kind of items; validated after every epoch when given.
         info: this process's rank and world size.
         device: where to train.
@@ -151,10 +151,7 @@ class Trainer:
         self._fit_start = self.position.step
         self.stop_signal = 0
         if self.info.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            for tmp in remove_stale_temporaries(self.out_dir, (LAST, BEST, DIVERGED)):
-                self.logger.info(f"removed {tmp.name}, left by a run killed while saving")
-            cfg.save(self.out_dir / "config.yaml")
+            prepare_output_dir(self.out_dir, cfg, self.logger.info)
             self.logger.info(
                 f"training {cfg.optim.epochs} epochs x {self.position.iters_per_epoch} iterations, "
                 f"batch {cfg.optim.batch_size} ({self.info.world_size} x {self.batch_size}), "
@@ -206,8 +203,7 @@ class Trainer:
         return self.cfg.max_steps is not None and self.position.step >= self.cfg.max_steps
 
     def _agree_on_stop(self) -> bool:
-        """Whether a stop signal reached this process or, under DDP, any process (collective:
-        every process calls it at the same points, ``StopSignals.agreed``)."""
+        """Whether a stop signal reached any process (collective: ``StopSignals.agreed``)."""
         self.stop_signal = self._signals.agreed(self.info.enabled, self.device)
         return bool(self.stop_signal)
 
@@ -220,8 +216,7 @@ class Trainer:
         raise error
 
     def _train_epoch(self) -> bool:
-        """Runs the rest of the current epoch; False if ``max_steps`` or a signal stopped
-        it (a signal can stop it after its last step, before validation)."""
+        """Runs the rest of the current epoch; False if ``max_steps`` or a signal stopped it."""
         cfg, at = self.cfg, self.position
         loader = epoch_loader(
             self.train_set,
@@ -398,11 +393,7 @@ class Trainer:
             loader_class=TrainingDataLoader,  # a stop signal is the trainer's to handle
         )
         self.metrics = counts.compute().scores()
-        self.logger.scalars({f"val/{k}": v for k, v in self.metrics.items()}, self.position.step)
-        self.logger.info(
-            f"epoch {self.position.epoch + 1} validation: "
-            + ", ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
-        )
+        self.logger.validation(self.position, self.metrics)
 
     def _is_new_best(self) -> bool:
         """Whether the last validation beat the best overall IoU so far (and records it)."""
