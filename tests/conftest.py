@@ -1,5 +1,5 @@
 """Shared fixtures: the tiny model and a checkpoint of it, the tiny REFER dataset, paths to
-../shared."""
+../shared, the segmenters ``serve`` builds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from lgformer.config import build_config
+from lgformer.errors import LGFormerError
+from lgformer.inference import ReferringSegmenter
 from lgformer.model import build_lgformer
 from tests.refer_fixtures import ReferFixture, build_refer
 
@@ -50,3 +52,22 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 def refcoco(tmp_path) -> ReferFixture:
     """The tiny REFER fixture (refcoco/unc) under ``tmp_path``."""
     return build_refer(tmp_path)
+
+
+class _ServeStopped(LGFormerError):
+    """Ends ``serve`` once its segmenter is built."""
+
+
+@pytest.fixture()
+def segmenters_built_by_serve(monkeypatch) -> list[ReferringSegmenter]:
+    """The segmenters ``ReferringSegmenter.from_checkpoint`` builds from now on; each build
+    then raises an ``LGFormerError``, so ``serve`` exits with 2 before it opens a port."""
+    built: list[ReferringSegmenter] = []
+    real = ReferringSegmenter.from_checkpoint.__func__
+
+    def record(cls, *args, **kwargs):
+        built.append(real(cls, *args, **kwargs))
+        raise _ServeStopped("stop here")
+
+    monkeypatch.setattr(ReferringSegmenter, "from_checkpoint", classmethod(record))
+    return built

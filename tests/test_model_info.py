@@ -99,24 +99,12 @@ def test_demo_runs_the_bundled_model_at_its_size(tmp_path, capsys, bundled_line)
     assert capsys.readouterr().out.splitlines()[0].endswith(bundled_line)
 
 
-class _Stop(LGFormerError):
-    """Ends ``serve`` once its segmenter is built."""
-
-
 @pytest.mark.parametrize(
     ("extra", "size"), [([], BUNDLED_IMAGE_SIZE), (["--image-size", "96"], 96)]
 )
-def test_serve_runs_the_bundled_model_at_its_size(monkeypatch, recwarn, extra, size):
-    built = []
-    real = ReferringSegmenter.from_checkpoint.__func__
-
-    def record(cls, *args, **kwargs):
-        built.append(real(cls, *args, **kwargs))
-        raise _Stop("stop here")
-
-    monkeypatch.setattr(ReferringSegmenter, "from_checkpoint", classmethod(record))
+def test_serve_runs_the_bundled_model_at_its_size(segmenters_built_by_serve, recwarn, extra, size):
     assert main(["serve", "--port", "0", "--device", "cpu", *extra]) == 2
-    assert [seg.image_size for seg in built] == [size]
+    assert [seg.image_size for seg in segmenters_built_by_serve] == [size]
     warned = any("trained at 128 px" in str(w.message) for w in recwarn)
     assert warned == (size != BUNDLED_IMAGE_SIZE)
 

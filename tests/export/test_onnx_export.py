@@ -111,22 +111,10 @@ def test_export_refuses_an_old_opset_and_a_wrong_name(tiny_checkpoint, tmp_path,
     assert not list(tmp_path.iterdir())
 
 
-class _Stop(LGFormerError):
-    """Ends ``serve`` once its segmenter is built."""
-
-
-def test_serve_takes_an_onnx_file(exported, monkeypatch):
+def test_serve_takes_an_onnx_file(exported, segmenters_built_by_serve):
     _, path = exported
-    built = []
-    real = ReferringSegmenter.from_checkpoint.__func__
-
-    def record(cls, *args, **kwargs):
-        built.append(real(cls, *args, **kwargs))
-        raise _Stop("stop here")
-
-    monkeypatch.setattr(ReferringSegmenter, "from_checkpoint", classmethod(record))
     assert main(["serve", "--checkpoint", str(path), "--port", "0", "--device", "cpu"]) == 2
-    (seg,) = built
+    (seg,) = segmenters_built_by_serve
     assert type(seg.model).__name__ == "OnnxLGFormer" and seg.image_size == SIZE
     masks = seg.segment(np.zeros((20, 30, 3), np.uint8), ["[unused1]"])
     assert masks.shape == (1, 20, 30)
